@@ -1,0 +1,45 @@
+# Common commands. The README, .ci/run and the GitHub workflows call these targets, so local runs and
+# CI never disagree. `make help` lists them.
+SHELL := /bin/bash
+UV ?= $(shell [ -x .tools/uv/bin/uv ] && echo .tools/uv/bin/uv || echo uv)
+export UV_PYTHON_DOWNLOADS := never
+RUN := $(UV) run --frozen
+
+.DEFAULT_GOAL := help
+.PHONY: help sync tools lint format test check audit run migrate bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+sync: ## Install the app and its dev dependencies from uv.lock
+	$(UV) sync --frozen
+
+tools: ## Install the pinned check tools into .tools/ (and shellcheck, promtool via apt)
+	scripts/install-tools.sh --system
+
+lint: sync ## ruff, ruff format --check, mypy --strict
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+format: sync ## Format and autofix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+test: sync ## Every test and check: unit, integration, infra; coverage gate 90%
+	$(RUN) pytest --cov=app --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+check: sync ## Static infra checks only (Dockerfile, compose, workflows, Terraform, rules, docs)
+	$(RUN) pytest tests/infra
+
+audit: sync ## The anti-pattern checklist (A1-A10) as machine checks
+	$(RUN) pytest tests/infra -m audit
+
+run: sync ## Serve the API on :8000 (metrics on :9000) with settings from the environment or .env
+	$(RUN) python -m app serve
+
+migrate: sync ## Apply database migrations
+	$(RUN) python -m app migrate
+
+bench: sync ## Load benchmarks that print ratios (see bench/README.md)
+	$(RUN) python bench/run.py

@@ -1,0 +1,1 @@
+"""Reference deployable FastAPI service."""
