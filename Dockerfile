@@ -85,7 +85,7 @@ EXPOSE 8000 9000
 # The slim image has no curl: probe liveness with the standard library. Liveness only, so a database
 # outage does not get healthy containers restarted; readiness is the load balancer's business.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/health/live' % os.environ['PORT'], timeout=2)"]
 STOPSIGNAL SIGTERM
 USER 10001:10001
 # Exec form: the server is PID 1 (or tini's child under `init: true`) and receives SIGTERM itself.
