@@ -27,7 +27,9 @@ def tool_path(name: str) -> str:
     pytest.fail(f"{name} is not installed: run `make tools` (scripts/install-tools.sh --system)")
 
 
-def run_tool(name: str, *args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    name: str, *args: str, cwd: Path = ROOT, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run a tool and return the finished process (stdout and stderr captured as text)."""
     return subprocess.run(
         [tool_path(name), *args],
@@ -41,4 +43,6 @@ def run_tool(name: str, *args: str, cwd: Path = ROOT, timeout: float = 300) -> s
 
 def assert_clean(result: subprocess.CompletedProcess[str], practice: str) -> None:
     """Fail with the tool's own output and the practice it guards when it reports anything."""
-    assert result.returncode == 0, f"{practice}: {' '.join(map(str, result.args))} failed\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"{practice}: {' '.join(map(str, result.args))} failed\n{result.stdout}\n{result.stderr}"
+    )

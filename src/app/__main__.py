@@ -1,0 +1,74 @@
+"""Command line: `python -m app serve` runs the server, `python -m app migrate` applies migrations.
+
+These two commands are what the image, compose and the ECS task run. A bad setting stops either one
+with a line per bad variable on stderr and exit code 2; the rejected value is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from pydantic import ValidationError
+
+from app.settings import Settings, format_errors
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as error:
+        print(format_errors(error), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415  # imported here so `migrate` stays light
+
+    from app.main import as_served, create_app  # noqa: PLC0415
+    from app.observability.logging import configure_logging  # noqa: PLC0415
+    from app.observability.metrics import serve_metrics  # noqa: PLC0415
+    from app.observability.tracing import create_tracer_provider  # noqa: PLC0415
+    from app.server import DrainingServer  # noqa: PLC0415
+
+    configure_logging(settings.log_level, console=settings.app_env == "dev" and sys.stdout.isatty())
+    app = create_app(settings, create_tracer_provider(settings))
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, settings.host)
+    config = uvicorn.Config(
+        as_served(app),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        access_log=False,
+        log_config=None,  # logging is ours: one JSON stream (app.observability.logging)
+        server_header=False,
+    )
+    DrainingServer(config, app, settings.drain_seconds).run()
+
+
+def migrate(settings: Settings) -> None:
+    from app.migrations.runner import upgrade_head  # noqa: PLC0415
+    from app.observability.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level)
+    asyncio.run(upgrade_head(settings))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["serve", "migrate"])
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    {"serve": serve, "migrate": migrate}[args.command](settings)
+
+
+if __name__ == "__main__":
+    main()

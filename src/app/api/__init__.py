@@ -1,0 +1,1 @@
+"""HTTP only: routers, the API-key dependency, problem+json errors."""

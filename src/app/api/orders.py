@@ -1,0 +1,59 @@
+"""`/v1/orders`: place an order (idempotently) and read one.
+
+Order bodies are built once, as JSON bytes, by the domain (and cached as such), so these routes return
+them as they are instead of parsing and re-serialising them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header
+from starlette.responses import Response
+
+from app.api import dependencies
+from app.api.schemas import OrderIn, OrderOut, problem_responses
+from app.domain.checkout import LineItem
+from app.domain.orders import OrderService
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+Orders = Annotated[OrderService, Depends(dependencies.orders)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes a retried POST return the first result instead of placing a second order.",
+    ),
+]
+
+
+def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(document, status_code=status, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=None,
+    dependencies=[Depends(dependencies.require_json)],
+    responses={201: {"model": OrderOut, "description": "Created (or replayed)"}}
+    | problem_responses(401, 413, 415, 422, 503),
+)
+async def place_order(body: OrderIn, service: Orders, idempotency_key: IdempotencyKey = None) -> Response:
+    items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]
+    placed = await service.place(body.customer_id, items, idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    return _json(placed.document, 201, headers)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=None,
+    responses={200: {"model": OrderOut, "description": "The order"}} | problem_responses(401, 404, 422, 503),
+)
+async def get_order(order_id: uuid.UUID, service: Orders) -> Response:
+    return _json(await service.get_document(order_id), 200)

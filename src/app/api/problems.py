@@ -1,0 +1,112 @@
+"""RFC 9457 problem details for every error the API returns, routing errors and 500s included.
+
+Validation errors carry one JSON pointer per field. A 500 says nothing about internals; the traceback
+goes to the log (with the request ID that the body and the `X-Request-ID` header also carry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from app.domain.errors import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    UnprocessableError,
+)
+from app.observability.context import request_id
+from app.store.database import DatabaseUnavailableError
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "request_id": request_id.get(),
+        **extra,
+    }
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _pointer(location: tuple[Any, ...]) -> str:
+    """`("body", "items", 0, "quantity")` → `#/body/items/0/quantity` (RFC 6901 escaping)."""
+    parts = (str(part).replace("~", "~0").replace("/", "~1") for part in location)
+    return "#/" + "/".join(parts)
+
+
+async def _validation(_: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = [{"pointer": _pointer(tuple(item["loc"])), "detail": item["msg"]} for item in error.errors()]
+    return problem(422, "the request is not valid", errors=errors)
+
+
+async def _http(_: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
+    return problem(error.status_code, detail, headers=error.headers)
+
+
+async def _not_found(_: Request, error: Exception) -> Response:
+    assert isinstance(error, NotFoundError)
+    return problem(404, error.detail)
+
+
+async def _conflict(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ConflictError)
+    return problem(409, error.detail)
+
+
+async def _unprocessable(_: Request, error: Exception) -> Response:
+    assert isinstance(error, UnprocessableError)
+    return problem(422, error.detail, errors=[{"pointer": "#/body" + error.pointer, "detail": error.detail}])
+
+
+async def _key_reused(_: Request, error: Exception) -> Response:
+    assert isinstance(error, IdempotencyKeyReusedError)
+    return problem(422, error.detail)
+
+
+async def _unavailable(_: Request, error: Exception) -> Response:
+    log.warning("database unavailable", reason=str(error))
+    return problem(503, "the service is temporarily unavailable", headers={"Retry-After": "1"})
+
+
+async def _unexpected(_: Request, error: Exception) -> Response:
+    log.error("unhandled error", exc_info=error)
+    return problem(500, "an unexpected error occurred; quote the request_id when reporting it")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(UnprocessableError, _unprocessable)
+    app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
+    app.add_exception_handler(DatabaseUnavailableError, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)

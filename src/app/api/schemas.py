@@ -1,0 +1,80 @@
+"""Request and response bodies. Bounds are part of the contract: absurd input is a 422, not a 500."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(_Strict):
+    email: Annotated[EmailStr, Field(max_length=320)]
+    name: Name
+    beta_group: bool = False
+
+
+class CustomerOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    beta_group: bool
+    created_at: datetime
+
+
+class LineItemIn(_Strict):
+    sku: Sku
+    quantity: int = Field(ge=1, le=1000)
+    unit_price_cents: int = Field(ge=0, le=10_000_000, description="Price of one unit, in cents.")
+
+
+class OrderIn(_Strict):
+    customer_id: uuid.UUID
+    items: list[LineItemIn] = Field(min_length=1, max_length=100)
+
+
+class LineItemOut(BaseModel):
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+class OrderOut(BaseModel):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    checkout_flow: Literal["legacy", "new"]
+    items: list[LineItemOut]
+    total_cents: int
+    created_at: datetime
+
+
+class FieldError(BaseModel):
+    pointer: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem+json errors a route can return."""
+    return {
+        code: {"model": Problem, "content": {"application/problem+json": {}}, "description": "Problem"}
+        for code in codes
+    }

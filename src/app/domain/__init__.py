@@ -1,0 +1,1 @@
+"""Customers, orders and checkout flows: plain Python, no HTTP, no SQL text."""

@@ -1,0 +1,151 @@
+"""Orders: place one (idempotently, through the flagged checkout flow) and read one (cache-aside).
+
+Idempotency: Postgres is the source of truth (a unique key on the order row), Redis only remembers
+recent keys to answer retries without a query. A lost or flushed Redis therefore costs a query, never
+a duplicate order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.domain.checkout import FLOWS, LineItem, total_cents
+from app.domain.customers import Customer
+from app.domain.errors import IdempotencyKeyReusedError, NotFoundError, UnprocessableError
+from app.flags import FlagProvider, checkout_flow
+from app.observability import metrics
+from app.store import customers as customer_rows
+from app.store import orders as order_rows
+from app.store.cache import Cache
+from app.store.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    document: bytes  # the order as JSON, exactly as the API returns it
+    replayed: bool  # True when an Idempotency-Key retry returned the first result
+
+
+class OrderService:
+    def __init__(
+        self, db: Database, cache: Cache, flags: FlagProvider, *, cache_ttl: int, idempotency_ttl: int
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self.flags = flags
+        self.cache_ttl = cache_ttl
+        self.idempotency_ttl = idempotency_ttl
+
+    async def place(
+        self, customer_id: uuid.UUID, items: Sequence[LineItem], idempotency_key: str | None
+    ) -> PlacedOrder:
+        fingerprint = _fingerprint(customer_id, items)
+        if idempotency_key is not None:
+            replay = await self._replay(idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+
+        async with self.db.begin() as conn:
+            customer_row = await customer_rows.get_customer(conn, customer_id)
+            if customer_row is None:
+                raise UnprocessableError("customer not found", pointer="/customer_id")
+            flow = checkout_flow(self.flags, Customer.from_row(customer_row))
+            shaped = FLOWS[flow](items)
+            row = await order_rows.insert_order(
+                conn,
+                {
+                    "id": uuid.uuid4(),
+                    "customer_id": customer_id,
+                    "checkout_flow": flow.value,
+                    "total_cents": total_cents(shaped),
+                    "items": [_item_json(item) for item in shaped],
+                    "idempotency_key": idempotency_key,
+                    "request_fingerprint": fingerprint if idempotency_key else None,
+                },
+            )
+            if row is None and idempotency_key is not None:
+                # A concurrent retry with the same key committed first: answer with its order.
+                existing = await order_rows.get_order_by_idempotency_key(conn, idempotency_key)
+                assert existing is not None  # the conflict guarantees it exists and is committed
+                return await self._replayed(idempotency_key, fingerprint, existing)
+
+        assert row is not None
+        document = _document(row)
+        metrics.ORDERS_PLACED.labels(checkout_flow=flow.value).inc()
+        metrics.ORDERS_VALUE.labels(checkout_flow=flow.value).inc(row["total_cents"])
+        if idempotency_key is not None:
+            await self._remember(idempotency_key, fingerprint, document)
+        return PlacedOrder(document, replayed=False)
+
+    async def get_document(self, order_id: uuid.UUID) -> bytes:
+        """The order's JSON, from the cache when Redis has it, else from Postgres (then cached)."""
+        cache_key = f"order:{order_id}"
+        cached = await self.cache.get(cache_key)
+        if cached is not None:
+            return cached
+        async with self.db.connect() as conn:
+            row = await order_rows.get_order(conn, order_id)
+        if row is None:
+            raise NotFoundError("order not found")
+        document = _document(row)
+        await self.cache.set(cache_key, document, self.cache_ttl)
+        return document
+
+    async def _replay(self, key: str, fingerprint: str) -> PlacedOrder | None:
+        cached = await self.cache.get(_idempotency_cache_key(key))
+        if cached is not None:
+            record = orjson.loads(cached)
+            if record["fingerprint"] != fingerprint:
+                raise _reused()
+            return PlacedOrder(record["document"].encode(), replayed=True)
+        async with self.db.connect() as conn:
+            row = await order_rows.get_order_by_idempotency_key(conn, key)
+        return None if row is None else await self._replayed(key, fingerprint, row)
+
+    async def _replayed(self, key: str, fingerprint: str, row: dict[str, Any]) -> PlacedOrder:
+        if row["request_fingerprint"] != fingerprint:
+            raise _reused()
+        document = _document(row)
+        await self._remember(key, fingerprint, document)
+        return PlacedOrder(document, replayed=True)
+
+    async def _remember(self, key: str, fingerprint: str, document: bytes) -> None:
+        record = orjson.dumps({"fingerprint": fingerprint, "document": document.decode()})
+        await self.cache.set(_idempotency_cache_key(key), record, self.idempotency_ttl)
+
+
+def _reused() -> IdempotencyKeyReusedError:
+    return IdempotencyKeyReusedError("this Idempotency-Key was already used with a different request")
+
+
+def _idempotency_cache_key(key: str) -> str:
+    # Hash the caller's key: bounded length, and no caller bytes inside our key space.
+    return "idem:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _fingerprint(customer_id: uuid.UUID, items: Sequence[LineItem]) -> str:
+    payload = orjson.dumps({"customer_id": customer_id, "items": [_item_json(item) for item in items]})
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _item_json(item: LineItem) -> dict[str, Any]:
+    return {"sku": item.sku, "quantity": item.quantity, "unit_price_cents": item.unit_price_cents}
+
+
+def _document(row: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {
+            "id": row["id"],
+            "customer_id": row["customer_id"],
+            "checkout_flow": row["checkout_flow"],
+            "items": row["items"],
+            "total_cents": row["total_cents"],
+            "created_at": row["created_at"],
+        }
+    )

@@ -1,0 +1,104 @@
+"""create_app(): wiring only. Routers, middleware, error handlers, and the lifespan that opens and
+closes the pool, Redis and the tracer provider. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import APIRouter, Depends, FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
+from app.api import customers, health, orders, problems
+from app.api.auth import require_api_key
+from app.api.security_headers import SecurityHeadersMiddleware
+from app.domain.customers import CustomerService
+from app.domain.orders import OrderService
+from app.flags import EnvFlagProvider
+from app.health import Health
+from app.observability import metrics, tracing
+from app.observability.middleware import ObservabilityMiddleware
+from app.settings import Settings
+from app.store.cache import Cache, create_redis
+from app.store.database import Database, create_engine
+
+
+def create_app(settings: Settings, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(create_engine(settings), settings.db_pool_size + settings.db_max_overflow)
+        redis = create_redis(settings)
+        cache = Cache(redis, settings.redis_key_prefix)
+        if tracer_provider is not None:
+            tracing.instrument_clients(tracer_provider, db.engine, redis)
+        flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
+        app.state.customers = CustomerService(db)
+        app.state.orders = OrderService(
+            db, cache, flags, cache_ttl=settings.cache_ttl, idempotency_ttl=settings.idempotency_ttl
+        )
+        app.state.health = Health(
+            {"postgresql": db.ping, "redis": cache.ping},
+            timeout=settings.health_timeout,
+            cache_seconds=settings.health_cache_seconds,
+        )
+        lag_watcher = asyncio.create_task(metrics.watch_event_loop_lag())
+        app.state.health.mark_ready()
+        try:
+            yield
+        finally:
+            lag_watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await lag_watcher
+            await cache.close()
+            await db.close()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()
+
+    app = FastAPI(
+        title="Orders API",
+        version=settings.app_version,
+        description="Reference deployable FastAPI service: customers sign up, orders go through checkout.",
+        docs_url="/docs" if settings.show_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.show_docs else None,
+        max_body_size=settings.max_body_bytes,
+        lifespan=lifespan,
+        telemetry={
+            "tracing": tracer_provider is not None,
+            "tracer_provider": tracer_provider,
+            "metrics": False,  # RED metrics come from ObservabilityMiddleware (Prometheus)
+            "logs": False,  # errors are logged once, by our handlers, with secrets masked
+            "operation_spans": False,  # one server span per request: measured cheapest
+            "auto_configure": False,
+            "exclude": lambda scope: scope["path"].startswith("/health"),
+        },
+    )
+    app.state.settings = settings
+    app.state.api_keys = tuple(key.get_secret_value().encode() for key in settings.api_keys)
+    metrics.set_build_info(settings.app_version, settings.release_id)
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    v1.include_router(customers.router)
+    v1.include_router(orders.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    problems.install(app)
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Idempotent-Replayed"],
+        )
+    return app
+
+
+def as_served(app: FastAPI) -> ASGIApp:
+    """The app as uvicorn serves it: observability wraps everything, FastAPI's own 500s included."""
+    return ObservabilityMiddleware(app)

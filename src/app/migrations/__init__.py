@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped in the package: `python -m app migrate` works wherever it is installed."""

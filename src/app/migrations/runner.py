@@ -1,0 +1,42 @@
+"""`python -m app migrate`: upgrade to head on one connection, under an advisory lock.
+
+The lock makes concurrent runs (two deploys, a retried one-off task) queue instead of racing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.settings import Settings
+
+MIGRATIONS = Path(__file__).parent
+_LOCK_ID = 0x0DE5_0001  # any constant shared by every migrate run of this service
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def upgrade_head(settings: Settings) -> None:
+    engine = create_async_engine(
+        settings.database_url.get_secret_value(), connect_args={"timeout": settings.db_connect_timeout}
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+    finally:
+        await engine.dispose()

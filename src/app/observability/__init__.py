@@ -1,0 +1,1 @@
+"""Logs, metrics, traces and request IDs: pure ASGI, one pass per request."""

@@ -1,0 +1,94 @@
+"""Every Prometheus metric the service exports, in one place (names: docs/observability.md).
+
+RED metrics follow the OpenTelemetry HTTP semantic conventions. The default registry also carries the
+process collector (CPU, memory, fds) and the Python GC collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.pool import Pool
+
+# Every alert threshold is a bucket edge (p99 > 2 s needs a 2.0 edge).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
+UNMATCHED_ROUTE = "unmatched"
+
+HTTP_DURATION = Histogram(
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests.",
+    ["http_request_method", "http_route", "http_response_status_code"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_ACTIVE = Gauge(
+    "http_server_active_requests", "Number of in-flight HTTP server requests.", ["http_request_method"]
+)
+
+EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a timer, last sample.")
+
+DB_POOL_MAX = Gauge("db_client_connections_max", "Most connections the pool may open (size + overflow).")
+DB_POOL_PENDING = Gauge("db_client_connections_pending_requests", "Callers waiting for a pool connection.")
+DB_POOL_TIMEOUTS = Counter("db_client_connections_timeouts", "Pool checkouts that timed out.")
+DB_POOL_WAIT = Histogram(
+    "db_client_connections_wait_time_seconds",
+    "Time spent waiting for a pool connection.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0),
+)
+
+REDIS_ERRORS = Counter("redis_client_errors", "Redis calls that failed; the service degraded.", ["kind"])
+
+HEALTH_UP = Gauge("health_check_up", "Last dependency probe result (1 up, 0 down).", ["check"])
+APP_READY = Gauge("app_ready", "1 while /health/ready answers 200.")
+
+SIGNUPS = Counter("customers_signed_up", "Customers who signed up.")
+ORDERS_PLACED = Counter("orders_placed", "Orders placed.", ["checkout_flow"])
+ORDERS_VALUE = Counter("orders_value_cents", "Value of the orders placed, in cents.", ["checkout_flow"])
+BUILD_INFO = Gauge("build_info", "Always 1; labels carry the build.", ["version", "commit"])
+
+
+class _PoolCollector(Collector):
+    """Reads the pool's occupancy at scrape time: nothing is counted on the request path."""
+
+    def __init__(self) -> None:
+        self.pool: Pool | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "db_client_connections_usage", "Connections in the pool by state.", labels=["state"]
+        )
+        if self.pool is not None:
+            used = self.pool.checkedout()  # type: ignore[attr-defined]
+            idle = self.pool.checkedin()  # type: ignore[attr-defined]
+            family.add_metric(["used"], used)
+            family.add_metric(["idle"], idle)
+        yield family
+
+
+_pool_collector = _PoolCollector()
+REGISTRY.register(_pool_collector)
+
+
+def register_pool(pool: Pool) -> None:
+    _pool_collector.pool = pool
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Serve /metrics on its own port (a daemon thread), never on the public listener."""
+    start_http_server(port, addr=host)
+
+
+async def watch_event_loop_lag(interval: float = 0.5) -> None:
+    """Sample how late a timer fires: a blocked loop shows up here before it shows up as latency."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval)
+        EVENT_LOOP_LAG.set(max(0.0, loop.time() - started - interval))
+
+
+def set_build_info(version: str, commit: str) -> None:
+    BUILD_INFO.labels(version=version, commit=commit).set(1)

@@ -1,0 +1,115 @@
+"""One pure-ASGI pass per request: request ID, RED metrics, the access line.
+
+It wraps the whole application (outside FastAPI's error middleware), so every response, a 500 and a
+413 included, gets its `X-Request-ID`, is counted and is logged exactly once. Excluded paths (health
+probes) get only the request ID. Written by hand rather than taken from a library: measured, a
+pure-ASGI middleware costs ~32 µs per request where prometheus-fastapi-instrumentator costs ~84 µs and
+a BaseHTTPMiddleware ~290 µs (docs/observability.md).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from opentelemetry import trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability import metrics
+from app.observability.context import request_id
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_MAX_LOGGED_PATH = 256
+
+access_log = structlog.get_logger("app.access")
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, *, excluded_prefixes: tuple[str, ...] = ("/health",)) -> None:
+        self.app = app
+        self.excluded_prefixes = excluded_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id(scope)
+        token = request_id.set(rid)
+        rid_header = (REQUEST_ID_HEADER, rid.encode())
+        try:
+            if scope["path"].startswith(self.excluded_prefixes):
+                await self.app(scope, receive, _with_header(send, rid_header))
+            else:
+                await self._observed(scope, receive, send, rid, rid_header)
+        finally:
+            request_id.reset(token)
+
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, rid_header: tuple[bytes, bytes]
+    ) -> None:
+        method = scope["method"]
+        status = 500
+        started_response = False
+        trace_id: str | None = None
+        sampled = False
+        started = time.perf_counter()
+        active = metrics.HTTP_ACTIVE.labels(http_request_method=method)
+        active.inc()
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, trace_id, sampled, started_response
+            if message["type"] == "http.response.start":
+                status, started_response = message["status"], True
+                message["headers"] = [*message.get("headers", ()), rid_header]
+                # The server span is current here, inside FastAPI's telemetry; not after it returns.
+                context = trace.get_current_span().get_span_context()
+                if context.is_valid:
+                    trace_id, sampled = format(context.trace_id, "032x"), context.trace_flags.sampled
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        except Exception:
+            # FastAPI re-raises after its handler logged the error and sent the 500; answered once,
+            # logged once. Raise only what never became a response.
+            if not started_response:
+                raise
+        finally:
+            elapsed = time.perf_counter() - started
+            active.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", None) or metrics.UNMATCHED_ROUTE
+            metrics.HTTP_DURATION.labels(method, template, str(status)).observe(
+                elapsed, exemplar={"trace_id": trace_id} if sampled and trace_id else None
+            )
+            access_log.info(
+                "request",
+                method=method,
+                route=template,
+                path=scope["path"][:_MAX_LOGGED_PATH],
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                trace_id=trace_id,
+            )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            if _SAFE_REQUEST_ID.fullmatch(value):
+                return value.decode()
+            break
+    return uuid.uuid4().hex
+
+
+def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
+    async def send_with_header(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+        await send(message)
+
+    return send_with_header

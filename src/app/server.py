@@ -1,0 +1,62 @@
+"""uvicorn, configured from settings, with a drain period before shutdown.
+
+On SIGTERM (or SIGINT) readiness turns 503 at once and the server keeps serving, new requests
+included, for DRAIN_SECONDS, so the load balancer stops routing here before the listener closes. Then
+uvicorn stops accepting, finishes in-flight requests within GRACEFUL_TIMEOUT, and runs the lifespan
+shutdown (pool, Redis, tracer provider). A second signal skips the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Generator
+from contextlib import contextmanager
+from types import FrameType
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+log = structlog.get_logger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.fastapi_app = app  # its state.health exists once the lifespan has started
+        self.drain_seconds = drain_seconds
+        self._draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)  # type: ignore[arg-type]
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None]:
+        # Unlike uvicorn's, this does not re-raise the signal after shutdown: a drained stop exits 0.
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self.drain_seconds <= 0 or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        health = getattr(self.fastapi_app.state, "health", None)
+        if health is not None:
+            health.mark_draining()
+        log.info(
+            "draining before shutdown", signal=signal.Signals(sig).name, drain_seconds=self.drain_seconds
+        )
+        self._loop.call_soon_threadsafe(self._loop.call_later, self.drain_seconds, self._stop, sig)
+
+    def _stop(self, sig: int) -> None:
+        log.info("drain period over, shutting down", graceful_timeout=self.config.timeout_graceful_shutdown)
+        self.should_exit = True

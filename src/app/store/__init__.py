@@ -1,0 +1,1 @@
+"""Postgres (engine, tables, repositories) and Redis (client, cache, idempotency)."""

@@ -1,0 +1,98 @@
+"""The Postgres engine: a bounded asyncpg pool with timeouts, and its saturation metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.observability import metrics
+from app.settings import Settings
+
+
+class DatabaseUnavailableError(Exception):
+    """Postgres could not serve the request in time: the API answers 503, never 500."""
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        # Validates a connection on checkout, so the pool heals by itself after Postgres restarts.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_statement_timeout,
+            "server_settings": {
+                "application_name": "orders-api",
+                "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
+            },
+        },
+    )
+
+
+class Database:
+    """Hands out connections and turns pool and connection failures into one typed error."""
+
+    def __init__(self, engine: AsyncEngine, pool_capacity: int) -> None:
+        self.engine = engine
+        metrics.DB_POOL_MAX.set(pool_capacity)
+        metrics.register_pool(engine.sync_engine.pool)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        async with self._connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (autobegin; rolled back on release)."""
+        async with self._connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        metrics.DB_POOL_PENDING.inc()
+        started = time.perf_counter()
+        try:
+            conn = await self.engine.connect()
+        except exc.TimeoutError as error:
+            metrics.DB_POOL_TIMEOUTS.inc()
+            raise DatabaseUnavailableError("connection pool exhausted") from error
+        except (exc.DBAPIError, OSError, TimeoutError) as error:
+            raise DatabaseUnavailableError("cannot connect to the database") from error
+        finally:
+            metrics.DB_POOL_PENDING.dec()
+            metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
+        try:
+            async with conn:
+                yield conn
+        except exc.DBAPIError as error:
+            if error.connection_invalidated or _is_unavailable(error):
+                raise DatabaseUnavailableError("database connection lost") from error
+            raise
+        except (OSError, TimeoutError) as error:
+            raise DatabaseUnavailableError("database did not answer in time") from error
+
+    async def ping(self) -> None:
+        async with self.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _is_unavailable(error: exc.DBAPIError) -> bool:
+    """Errors that mean "the database is not there right now", as opposed to a bad query."""
+    if isinstance(error, exc.OperationalError | exc.InterfaceError):
+        return True
+    # asyncpg reports admin shutdown and query cancellation (statement timeout) by SQLSTATE.
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate.startswith(("08", "57"))

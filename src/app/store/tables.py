@@ -1,0 +1,60 @@
+"""Table definitions: the single description of the schema that migrations are written against."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# Stable constraint names, so migrations can drop and rename them predictably.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("beta_group", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+# Emails are unique regardless of case: the application stores them lower-cased.
+Index("uq_customers_email", customers.c.email, unique=True)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("customer_id", Uuid, ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("checkout_flow", String(16), nullable=False),
+    Column("total_cents", BigInteger, nullable=False),
+    # Line items are immutable once placed and always read with their order: one row, one read.
+    Column("items", JSONB, nullable=False),
+    # The database, not Redis, guarantees that a retried request never places a second order.
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("request_fingerprint", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("checkout_flow IN ('legacy', 'new')", name="checkout_flow"),
+    CheckConstraint("total_cents >= 0", name="total_cents_non_negative"),
+)

@@ -1,0 +1,103 @@
+"""Session fixtures: a database of its own and a Redis key prefix of its own for every test run.
+
+Tests talk to the real Postgres and Redis (no mocks). `TEST_DATABASE_URL` is an admin DSN used only
+to create and drop the per-run database; `TEST_REDIS_URL` is the Redis to use. Nothing touches dev data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from app.migrations.runner import upgrade_head
+from app.settings import Settings
+
+ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+API_KEY = "test-key-0123456789abcdef"
+OLD_API_KEY = "old-key-0123456789abcdef"
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _with_database(dsn: str, name: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A freshly migrated database for this test run, dropped at the end."""
+    name = f"app_test_{RUN_ID}"
+
+    async def create() -> None:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    url = _with_database(ADMIN_DSN, name)
+    try:
+        asyncio.run(upgrade_head(make_settings(database_url=url)))
+        yield url
+    finally:
+        asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> Iterator[str]:
+    """A key prefix for this run; its keys are deleted at the end."""
+    prefix = f"test:{RUN_ID}:"
+    yield prefix
+
+    async def clean() -> None:
+        client = Redis.from_url(REDIS_URL)
+        try:
+            keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+    asyncio.run(clean())
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: explicit values only, never the developer's .env file."""
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "database_url": _with_database(ADMIN_DSN, f"app_test_{RUN_ID}"),
+        "redis_url": REDIS_URL,
+        "api_keys": f"{API_KEY},{OLD_API_KEY}",
+        "redis_key_prefix": f"test:{RUN_ID}:",
+        "health_cache_seconds": 0,
+        "drain_seconds": 0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str, redis_prefix: str) -> Settings:
+    return make_settings(database_url=database_url, redis_key_prefix=redis_prefix)
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()

@@ -1,0 +1,41 @@
+"""In-process clients: the real app (as served, with its middleware) over httpx, real backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from app.main import as_served, create_app
+from tests.conftest import API_KEY, make_settings
+
+ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_client(database_url: str, redis_prefix: str) -> AsyncIterator[ClientFactory]:
+    """Build a client for an app with settings overrides, e.g. `await make_client(ff_new_checkout="beta")`."""
+    async with AsyncExitStack() as stack:
+
+        async def factory(*, tracer_provider: Any = None, **overrides: Any) -> httpx.AsyncClient:
+            settings = make_settings(database_url=database_url, redis_key_prefix=redis_prefix, **overrides)
+            app: FastAPI = create_app(settings, tracer_provider)
+            await stack.enter_async_context(LifespanManager(app))
+            transport = httpx.ASGITransport(app=as_served(app))
+            client = httpx.AsyncClient(
+                transport=transport, base_url="http://test", headers={"X-API-Key": API_KEY}
+            )
+            client.app = app  # type: ignore[attr-defined]  # tests reach app.state through it
+            return await stack.enter_async_context(client)
+
+        yield factory
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> httpx.AsyncClient:
+    return await make_client()
