@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Init, validate and plan one Terraform environment: terraform-plan.sh <dev|staging|prod>.
+# Leaves the saved plan (tfplan) and its text (plan.txt) in terraform/environments/<env>/ and writes
+# `changes=true|false` to $GITHUB_OUTPUT. Exits non-zero only when Terraform itself fails.
+# Plans run without the state lock: the plan role is read-only, and applying a saved plan refuses to
+# run if the state moved since (Terraform's "saved plan is stale" check).
+set -euo pipefail
+
+env="${1:?usage: terraform-plan.sh <environment>}"
+dir="terraform/environments/$env"
+[[ -d "$dir" ]] || { echo "::error::no Terraform root at $dir"; exit 1; }
+
+terraform -chdir="$dir" init -input=false -no-color
+terraform -chdir="$dir" validate -no-color
+
+status=0
+terraform -chdir="$dir" plan -input=false -lock=false -no-color -detailed-exitcode -out=tfplan || status=$?
+case "$status" in
+  0) changes=false ;;
+  2) changes=true ;;
+  *) echo "::error::terraform plan failed for $env"; exit 1 ;;
+esac
+terraform -chdir="$dir" show -no-color tfplan >"$dir/plan.txt"
+echo "changes=$changes" >>"$GITHUB_OUTPUT"
+echo "$env: changes=$changes"
