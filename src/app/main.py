@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from app.api import customers, health, orders, problems
 from app.api.auth import require_api_key
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.domain.customers import CustomerService
 from app.domain.orders import OrderService
@@ -64,7 +65,6 @@ def create_app(settings: Settings, tracer_provider: TracerProvider | None = None
         docs_url="/docs" if settings.show_docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.show_docs else None,
-        max_body_size=settings.max_body_bytes,
         lifespan=lifespan,
         telemetry={
             "tracing": tracer_provider is not None,
@@ -87,6 +87,7 @@ def create_app(settings: Settings, tracer_provider: TracerProvider | None = None
     app.include_router(health.router)
     problems.install(app)
 
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -141,8 +141,8 @@ def _item_json(item: LineItem) -> dict[str, Any]:
 def _document(row: dict[str, Any]) -> bytes:
     return orjson.dumps(
         {
-            "id": row["id"],
-            "customer_id": row["customer_id"],
+            "id": str(row["id"]),
+            "customer_id": str(row["customer_id"]),
             "checkout_flow": row["checkout_flow"],
             "items": row["items"],
             "total_cents": row["total_cents"],

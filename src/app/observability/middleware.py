@@ -81,8 +81,7 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             active.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", None) or metrics.UNMATCHED_ROUTE
+            template = route_template(scope)
             metrics.HTTP_DURATION.labels(method, template, str(status)).observe(
                 elapsed, exemplar={"trace_id": trace_id} if sampled and trace_id else None
             )
@@ -95,6 +94,17 @@ class ObservabilityMiddleware:
                 duration_ms=round(elapsed * 1000, 3),
                 trace_id=trace_id,
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (`/v1/orders/{order_id}`), never the raw path.
+
+    FastAPI 0.165 applies `include_router` prefixes lazily: `scope["route"].path` lacks them, and the
+    full template lives on the effective route context (pinned FastAPI minor; a test guards it).
+    """
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return template or metrics.UNMATCHED_ROUTE
 
 
 def _request_id(scope: Scope) -> str:

@@ -72,14 +72,15 @@ class Database:
             metrics.DB_POOL_PENDING.dec()
             metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
         try:
-            async with conn:
-                yield conn
+            yield conn
         except exc.DBAPIError as error:
             if error.connection_invalidated or _is_unavailable(error):
                 raise DatabaseUnavailableError("database connection lost") from error
             raise
         except (OSError, TimeoutError) as error:
             raise DatabaseUnavailableError("database did not answer in time") from error
+        finally:
+            await conn.close()
 
     async def ping(self) -> None:
         async with self.connect() as conn:

@@ -1,0 +1,104 @@
+"""API keys, and problem+json for every error: routing errors, 413, 415 and unexpected exceptions."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import OLD_API_KEY
+from tests.integration.conftest import ClientFactory
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key-0123456789"}, {"X-API-Key": ""}])
+async def test_missing_or_wrong_key_is_the_same_401(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    client.headers.pop("X-API-Key")
+    response = await client.get(f"/v1/customers/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "ApiKey"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "a valid X-API-Key header is required"
+
+
+async def test_every_configured_key_works_so_keys_can_rotate(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/v1/customers/{uuid.uuid4()}", headers={"X-API-Key": OLD_API_KEY})
+    assert response.status_code == 404
+
+
+async def test_health_needs_no_key(client: httpx.AsyncClient) -> None:
+    client.headers.pop("X-API-Key")
+    assert (await client.get("/health/live")).status_code == 200
+
+
+async def test_routing_errors_are_problems(client: httpx.AsyncClient) -> None:
+    not_found = await client.get("/nowhere")
+    assert not_found.status_code == 404
+    assert not_found.headers["content-type"] == "application/problem+json"
+    wrong_method = await client.delete("/v1/orders")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+async def test_oversized_body_is_413(make_client: ClientFactory) -> None:
+    client = await make_client(max_body_bytes=1024)
+    response = await client.post(
+        "/v1/customers",
+        content=b'{"name": "' + b"x" * 4096 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_malformed_json_is_422_with_a_pointer(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/customers", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"].startswith("#/body")
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/customers", content=b"email=a", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_unexpected_error_is_a_bare_500_with_the_request_id(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(*_: object) -> None:
+        raise RuntimeError("internal detail: password=hunter2")
+
+    monkeypatch.setattr(client.app.state.customers, "get", explode)  # type: ignore[attr-defined]
+    response = await client.get(f"/v1/customers/{uuid.uuid4()}", headers={"X-Request-ID": "trace-me-123"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "trace-me-123"
+    assert response.json()["request_id"] == "trace-me-123"
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+
+
+async def test_security_headers_and_closed_cors(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live", headers={"Origin": "https://evil.example"})
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_opens_only_to_configured_origins(make_client: ClientFactory) -> None:
+    client = await make_client(cors_origins="https://app.example")
+    allowed = await client.get("/health/live", headers={"Origin": "https://app.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    denied = await client.get("/health/live", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in denied.headers
+
+
+async def test_docs_are_on_in_dev_and_off_in_prod(make_client: ClientFactory) -> None:
+    assert (await (await make_client(app_env="dev")).get("/openapi.json")).status_code == 200
+    assert (await (await make_client(app_env="prod")).get("/openapi.json")).status_code == 404
+    assert (await (await make_client(app_env="prod", docs_enabled=True)).get("/docs")).status_code == 200
