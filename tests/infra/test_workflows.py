@@ -1,0 +1,530 @@
+"""C1-C9, D7, A4, A5, T5, R5: the GitHub Actions workflows are staged, pinned, least-privileged and real.
+
+Two kinds of checks. The linters (actionlint with shellcheck, zizmor, the GitHub JSON schemas, checkov,
+yamllint, shellcheck on .github/scripts) catch what they know about. The parsing tests below pin down
+this project's own rules: the job graph, where deploys may come from, which jobs may mint OIDC tokens,
+how every action is pinned, and that uv is the same version everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.infra.conftest import ROOT, assert_clean, run_tool
+
+GITHUB = ROOT / ".github"
+WORKFLOWS_DIR = GITHUB / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
+SCRIPTS = sorted((GITHUB / "scripts").glob("*.sh"))
+CI_CD = WORKFLOWS_DIR / "ci-cd.yml"
+DEPLOY = WORKFLOWS_DIR / "deploy.yml"
+TERRAFORM = WORKFLOWS_DIR / "terraform.yml"
+TERRAFORM_APPLY = WORKFLOWS_DIR / "terraform-apply.yml"
+DRIFT = WORKFLOWS_DIR / "terraform-drift.yml"
+DRILL = WORKFLOWS_DIR / "rollback-drill.yml"
+
+# `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`, or a workflow of this repository.
+PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){1,2}$")
+LOCAL_USES = re.compile(r"^(\./|\$/)\.github/workflows/[\w-]+\.yml$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>.+?)\s*$")
+# Actions that exchange the job's OIDC token for something: AWS credentials, a Sigstore signature.
+OIDC_ACTIONS = ("aws-actions/configure-aws-credentials", "actions/attest-build-provenance")
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path.name} is not a YAML mapping"
+    return data
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    """The `on:` block (YAML 1.1 reads the bare key `on` as the boolean True)."""
+    on = workflow.get("on", workflow.get(True))
+    assert isinstance(on, dict), "workflow triggers must be a mapping"
+    return on
+
+
+def jobs(path: Path) -> dict[str, dict[str, Any]]:
+    found = load(path)["jobs"]
+    assert isinstance(found, dict)
+    return found
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def uses(step: dict[str, Any]) -> str:
+    return str(step.get("uses", ""))
+
+
+def step_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in steps(job) if uses(s).startswith(action + "@")]
+
+
+def needs(job: dict[str, Any]) -> set[str]:
+    value = job.get("needs", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
+def called_workflow(job: dict[str, Any]) -> Path | None:
+    ref = job.get("uses")
+    if not isinstance(ref, str) or not LOCAL_USES.match(ref):
+        return None
+    return ROOT / ref.split("/", 1)[1]
+
+
+def all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path.name, name, job) for path in WORKFLOW_FILES for name, job in jobs(path).items()]
+
+
+# ---- the linters ----
+
+
+def test_workflow_files_exist() -> None:
+    names = {path.name for path in WORKFLOW_FILES}
+    expected = {"ci-cd.yml", "deploy.yml", "terraform.yml", "terraform-apply.yml"}
+    expected |= {"terraform-drift.yml", "rollback-drill.yml"}
+    assert expected <= names, f"S2/C2: missing workflows {sorted(expected - names)} in .github/workflows"
+
+
+def test_actionlint_with_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "C9: shellcheck is not on PATH, so actionlint would skip run: scripts; `make tools`"
+    result = run_tool("actionlint", "-shellcheck", shellcheck, "-color=false")
+    assert_clean(result, "C9 (actionlint)")
+
+
+def test_zizmor_offline_has_no_findings() -> None:
+    result = run_tool("zizmor", "--offline", "--no-progress", "--format", "plain", str(GITHUB))
+    assert_clean(result, "C9 (zizmor: fix the finding, do not ignore it)")
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_workflow_matches_github_schema(path: Path) -> None:
+    result = run_tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(path))
+    assert_clean(result, f"C9: {path.name} is not a valid GitHub workflow")
+
+
+def test_dependabot_matches_schema() -> None:
+    result = run_tool(
+        "check-jsonschema", "--builtin-schema", "vendor.dependabot", str(GITHUB / "dependabot.yml")
+    )
+    assert_clean(result, "D4: .github/dependabot.yml is not a valid Dependabot config")
+
+
+def test_checkov_github_actions() -> None:
+    result = run_tool(
+        "checkov", "--framework", "github_actions", "--skip-download", "--directory", str(GITHUB), "--compact"
+    )
+    assert_clean(result, "C9 (checkov github_actions)")
+
+
+def test_yamllint() -> None:
+    result = run_tool("yamllint", "--strict", "-c", str(ROOT / ".yamllint.yaml"), str(GITHUB))
+    assert_clean(result, "C9 (yamllint with .yamllint.yaml)")
+
+
+def test_scripts_pass_shellcheck() -> None:
+    assert SCRIPTS, "C9: no scripts found in .github/scripts"
+    result = run_tool("shellcheck", *map(str, SCRIPTS))
+    assert_clean(result, "C9 (shellcheck on .github/scripts)")
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_strict_and_executable(script: Path) -> None:
+    text = script.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash\n"), f"C9: {script.name} must start with #!/usr/bin/env bash"
+    assert "set -euo pipefail" in text, f"C9: {script.name} must `set -euo pipefail` so a failure stops it"
+    assert os.access(script, os.X_OK), f"C9: {script.name} is not executable (chmod +x, git add)"
+
+
+def test_every_referenced_script_exists() -> None:
+    for path in WORKFLOW_FILES:
+        for name in re.findall(r"\.github/scripts/([\w.-]+\.sh)", path.read_text(encoding="utf-8")):
+            assert (GITHUB / "scripts" / name).is_file(), (
+                f"C2: {path.name} runs missing .github/scripts/{name}"
+            )
+
+
+# ---- C1, C2, A4: triggers and stages ----
+
+
+def test_ci_cd_triggers_on_push_and_pull_request_to_main() -> None:
+    on = triggers(load(CI_CD))
+    assert on.get("push", {}).get("branches") == ["main"], "C1: ci-cd.yml must run on push to main"
+    assert on.get("pull_request", {}).get("branches") == ["main"], "C1: ci-cd.yml must run on PRs to main"
+    assert "pull_request_target" not in on, "C9: pull_request_target runs untrusted code with secrets"
+
+
+@pytest.mark.audit
+def test_stages_are_separate_jobs_chained_with_needs() -> None:
+    graph = jobs(CI_CD)
+    expected = {
+        "lint": set(),
+        "test": {"lint"},
+        "build": {"test"},
+        "publish": {"build"},
+        "deploy-staging": {"publish"},
+        "deploy-production": {"publish", "deploy-staging"},
+    }
+    assert set(graph) == set(expected), (
+        f"A4/C2: ci-cd.yml jobs are {sorted(graph)}, expected {sorted(expected)}"
+    )
+    for name, required in expected.items():
+        assert needs(graph[name]) == required, f"A4/C2: job {name} must need exactly {sorted(required)}"
+
+
+@pytest.mark.parametrize(
+    ("job", "command"), [("lint", "make lint"), ("lint", "make check"), ("test", "make test")]
+)
+def test_stages_call_the_make_targets(job: str, command: str) -> None:
+    runs = [str(step.get("run", "")) for step in steps(jobs(CI_CD)[job])]
+    assert command in runs, f"C2: the {job} job must run `{command}` (the same target as local runs)"
+
+
+# ---- C3, C4: the test job ----
+
+
+def test_test_job_runs_real_postgres_and_redis_with_health_checks() -> None:
+    job = jobs(CI_CD)["test"]
+    services = job.get("services", {})
+    assert {"postgres", "redis"} <= set(services), "C3: the test job needs postgres and redis services"
+    for name, service in services.items():
+        assert re.search(r":[\w.-]+@sha256:[0-9a-f]{64}$", service["image"]), (
+            f"D4: service {name} must pin its image by tag and digest"
+        )
+        assert "--health-cmd" in service.get("options", ""), f"C3: service {name} needs --health-cmd options"
+    assert services["postgres"]["env"].get("POSTGRES_PASSWORD"), (
+        "C3: the postgres service needs POSTGRES_PASSWORD"
+    )
+    env = job.get("env", {})
+    assert env.get("TEST_DATABASE_URL", "").startswith("postgresql://"), "C3: set TEST_DATABASE_URL"
+    assert env.get("TEST_REDIS_URL", "").startswith("redis://"), "C3: set TEST_REDIS_URL"
+
+
+@pytest.mark.parametrize("job", ["lint", "test"])
+def test_uv_cache_is_keyed_on_the_lock_file(job: str) -> None:
+    (setup,) = step_using(jobs(CI_CD)[job], "astral-sh/setup-uv")
+    options = setup.get("with", {})
+    assert options.get("enable-cache") is True, f"C4: {job}: setup-uv must enable-cache"
+    assert options.get("cache-dependency-glob") == "uv.lock", f"C4: {job}: key the uv cache on uv.lock"
+    assert re.fullmatch(r"[0-9a-f]{64}", str(options.get("checksum", ""))), (
+        f"C9: {job}: setup-uv must verify uv with a sha256 `checksum:` (its own table stops at 0.12.4)"
+    )
+
+
+def test_uv_version_is_the_same_everywhere() -> None:
+    required = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]
+    match = re.fullmatch(r"==(\d+\.\d+\.\d+)", required.get("required-version", ""))
+    assert match, "C4: pyproject.toml [tool.uv] required-version must be an exact ==X.Y.Z"
+    version = match.group(1)
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    images = re.findall(r"ghcr\.io/astral-sh/uv:([\w.]+)@sha256:[0-9a-f]{64}", dockerfile)
+    assert images, "D4: the Dockerfile must copy uv from ghcr.io/astral-sh/uv:<version>@sha256:<digest>"
+    assert set(images) == {version}, f"C4: Dockerfile uv {sorted(set(images))} != pyproject.toml {version}"
+    setups = [s for _, _, job in all_jobs() for s in step_using(job, "astral-sh/setup-uv")]
+    assert setups, "C4: no astral-sh/setup-uv step found"
+    for setup in setups:
+        found = str(setup.get("with", {}).get("version"))
+        assert found == version, f"C4: setup-uv installs uv {found}, pyproject.toml requires {version}"
+
+
+# ---- C5, C6, D7: build, scan, publish ----
+
+
+def test_build_job_builds_locally_with_the_ci_cache_and_never_pushes() -> None:
+    job = jobs(CI_CD)["build"]
+    assert step_using(job, "docker/setup-buildx-action"), "C5: build with buildx (docker/setup-buildx-action)"
+    (build,) = step_using(job, "docker/build-push-action")
+    options = build["with"]
+    assert options.get("push") is False, "C5: the build job never pushes (the publish job does, on main)"
+    assert options.get("load") is True, "C5: the build job loads the image for the scan and smoke test"
+    assert options.get("cache-from") == "type=gha", "C6: the build must read the gha cache"
+    assert options.get("cache-to") == "type=gha,mode=max", "C6: the build must write the gha cache (mode=max)"
+    assert "${{ github.sha }}" in options.get("tags", ""), "C5: tag the image with the commit SHA"
+    assert "id-token" not in job.get("permissions", {}), "C9: the build job runs PR code: no OIDC token"
+
+
+def test_build_job_scans_the_image_and_fails_on_fixable_high_and_critical() -> None:
+    job = jobs(CI_CD)["build"]
+    scans = [s["with"] for s in step_using(job, "aquasecurity/trivy-action")]
+    assert scans, "D7: scan the built image with aquasecurity/trivy-action"
+    gates = [s for s in scans if str(s.get("exit-code")) == "1"]
+    assert gates, "D7: one Trivy step must fail the job (exit-code: 1)"
+    for gate in gates:
+        assert gate.get("severity") == "HIGH,CRITICAL", "D7: fail on HIGH and CRITICAL"
+        assert gate.get("ignore-unfixed") is True, "D7: fail on fixable findings (ignore-unfixed: true)"
+    for scan in scans:
+        assert scan.get("version") not in {None, "latest", "v0.69.4"}, "D7: pin Trivy; never v0.69.4"
+    assert step_using(job, "github/codeql-action/upload-sarif"), "D7: upload the Trivy SARIF to code scanning"
+    names = [str(s.get("name", "")) for s in steps(job)]
+    smoke = [i for i, name in enumerate(names) if name.startswith("Smoke test")]
+    assert smoke, "C5: smoke-test the built image before it can be published"
+    script = str(steps(job)[smoke[0]].get("run", ""))
+    assert "smoke-image.sh" in script, "C5: the smoke test is .github/scripts/smoke-image.sh"
+    smoke_text = (GITHUB / "scripts" / "smoke-image.sh").read_text(encoding="utf-8")
+    for needle in ("up --detach --no-build --wait", "ReadonlyRootfs", "/health/ready"):
+        assert needle in smoke_text, f"D6/C5: smoke-image.sh no longer checks `{needle}`"
+
+
+def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> None:
+    job = jobs(CI_CD)["publish"]
+    condition = str(job.get("if", ""))
+    assert "github.event_name == 'push'" in condition, "C5: publish only on a push, never from a PR"
+    assert "refs/heads/main" in condition, "C5: publish only from main"
+    (push,) = step_using(job, "docker/build-push-action")
+    options = push["with"]
+    assert options.get("push") is True, "C5: the publish job pushes"
+    assert options.get("sbom") is True, "C9: attach an SBOM attestation (sbom: true)"
+    assert options.get("provenance") == "mode=max", "C9: attach provenance (provenance: mode=max)"
+    assert options.get("cache-from") == "type=gha", "C6: publish from the build job's cache"
+    assert "${{ github.sha }}" in options.get("tags", ""), "C5: tag the image with the commit SHA"
+    (attest,) = step_using(job, "actions/attest-build-provenance")
+    assert attest["with"].get("subject-digest") == "${{ steps.push.outputs.digest }}", (
+        "C9: attest the digest that was pushed"
+    )
+    (aws,) = step_using(job, "aws-actions/configure-aws-credentials")
+    assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-ecr-push"), (
+        "C9: push to ECR through the orders-api-github-ecr-push OIDC role"
+    )
+    assert job.get("outputs", {}).get("digest") == "${{ steps.push.outputs.digest }}", (
+        "C7: publish must output the pushed digest for the deploy"
+    )
+
+
+# ---- C7, C8, A5: deploys ----
+
+
+@pytest.mark.audit
+def test_deploys_run_only_from_main_through_protected_environments() -> None:
+    graph = jobs(CI_CD)
+    environments = {}
+    for name in ("deploy-staging", "deploy-production"):
+        job = graph[name]
+        condition = str(job.get("if", ""))
+        assert "github.event_name == 'push'" in condition, f"A5/C7: {name} must run only on a push"
+        assert "refs/heads/main" in condition, f"A5/C7: {name} must run only from main"
+        assert called_workflow(job) == DEPLOY, (
+            f"C7: {name} must call the reusable .github/workflows/deploy.yml"
+        )
+        assert job["with"]["image-digest"] == "${{ needs.publish.outputs.digest }}", (
+            f"C7: {name} must deploy the digest the publish job pushed"
+        )
+        environments[name] = job["with"]["environment"]
+    assert environments == {"deploy-staging": "staging", "deploy-production": "production"}, (
+        "A5/C7: staging first, then the protected production environment"
+    )
+    deploy_job = jobs(DEPLOY)["deploy"]
+    assert deploy_job["environment"]["name"] == "${{ inputs.environment }}", (
+        "C7: the deploy job must run in the GitHub environment it deploys to (approvals, variables)"
+    )
+    assert "workflow_call" in triggers(load(DEPLOY)), "C8: deploy.yml runs only when called by the pipeline"
+    assert set(triggers(load(DEPLOY))) == {"workflow_call"}, "C8: no manual trigger for deploys"
+
+
+def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
+    job = jobs(DEPLOY)["deploy"]
+    names = [str(s.get("name", "")) for s in steps(job)]
+    (render,) = step_using(job, "aws-actions/amazon-ecs-render-task-definition")
+    assert render["with"]["image"].endswith("@${{ inputs.image-digest }}"), "C7: deploy the image by digest"
+
+    def index(prefix: str) -> int:
+        found = [i for i, name in enumerate(names) if name.startswith(prefix)]
+        assert found, f"C7: deploy.yml has no step named '{prefix}...'"
+        return found[0]
+
+    migrate, rolling, codedeploy = index("Migrate"), index("Deploy (rolling"), index("Deploy (CodeDeploy")
+    smoke, rollback, capture = index("Smoke test"), index("Roll back"), index("Capture")
+    assert capture < migrate < rolling < codedeploy < smoke < rollback, (
+        "C7: order must be capture -> migrate -> deploy -> smoke test -> rollback"
+    )
+    all_steps = steps(job)
+    assert "ecs-migrate.sh" in all_steps[migrate]["run"], "C7: migrate with .github/scripts/ecs-migrate.sh"
+    assert all_steps[rolling]["with"].get("wait-for-service-stability") is True, "R3: wait for stability"
+    cd_options = all_steps[codedeploy]["with"]
+    for key in ("codedeploy-appspec", "codedeploy-application", "codedeploy-deployment-group"):
+        assert key in cd_options, f"R1/R2: the CodeDeploy step needs {key}"
+    assert "failure()" in str(all_steps[rollback].get("if", "")), "R5: roll back when the deploy fails"
+    assert "ecs-rollback.sh" in all_steps[rollback]["run"], (
+        "R5: roll back with .github/scripts/ecs-rollback.sh"
+    )
+    migrate_text = (GITHUB / "scripts" / "ecs-migrate.sh").read_text(encoding="utf-8")
+    for needle in ('"python", "-m", "app", "migrate"', "exitCode"):
+        assert needle in migrate_text, f"C7: ecs-migrate.sh no longer uses `{needle}`"
+
+
+def test_no_long_lived_cloud_keys() -> None:
+    for path in WORKFLOW_FILES:
+        text = path.read_text(encoding="utf-8")
+        for key in ("aws-access-key-id", "aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"):
+            assert key not in text, f"C9: {path.name} uses {key}: authenticate with OIDC (role-to-assume)"
+    for path in WORKFLOW_FILES:
+        for name, job in jobs(path).items():
+            for step in step_using(job, "aws-actions/configure-aws-credentials"):
+                assert step["with"].get("role-to-assume"), (
+                    f"C9: {path.name}:{name} must assume a role by OIDC"
+                )
+
+
+# ---- C9: least privilege, pinning, credentials, timeouts, concurrency ----
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_top_level_permissions_are_empty(path: Path) -> None:
+    assert load(path).get("permissions") == {}, f"C9: {path.name} must set top-level `permissions: {{}}`"
+
+
+def test_id_token_only_on_jobs_that_use_it() -> None:
+    for file, name, job in all_jobs():
+        permissions = job.get("permissions", {})
+        assert permissions != "write-all", f"C9: {file}:{name} asks for write-all"
+        if permissions.get("id-token") != "write":
+            continue
+        callee = called_workflow(job)
+        texts = [callee.read_text(encoding="utf-8")] if callee else [yaml.safe_dump(steps(job))]
+        assert any(action in text for text in texts for action in OIDC_ACTIONS), (
+            f"C9: {file}:{name} has id-token: write but never exchanges the token; drop the grant"
+        )
+    for file, name, job in all_jobs():
+        if any(step_using(job, action) for action in OIDC_ACTIONS):
+            assert job.get("permissions", {}).get("id-token") == "write", f"C9: {file}:{name} needs id-token"
+
+
+def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
+    for path in [*WORKFLOW_FILES]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            match = USES_LINE.match(line)
+            if not match:
+                continue
+            ref = match.group("ref")
+            assert PINNED_USES.match(ref) or LOCAL_USES.match(ref), (
+                f"C9/D4: {path.name}:{number} `uses: {ref}` must be owner/repo@<40-hex SHA> # vX.Y.Z"
+            )
+
+
+def test_checkouts_do_not_persist_credentials() -> None:
+    checkouts = 0
+    for file, name, job in all_jobs():
+        for step in step_using(job, "actions/checkout"):
+            checkouts += 1
+            assert step.get("with", {}).get("persist-credentials") is False, (
+                f"C9: {file}:{name}: actions/checkout needs `persist-credentials: false`"
+            )
+    assert checkouts, "C9: no checkout found"
+
+
+def test_every_job_has_a_timeout() -> None:
+    for file, name, job in all_jobs():
+        if called_workflow(job):
+            continue  # the called workflow's own jobs carry the timeout
+        assert isinstance(job.get("timeout-minutes"), int), f"C9: {file}:{name} needs timeout-minutes"
+
+
+def test_untrusted_values_reach_scripts_only_through_env() -> None:
+    for file, name, job in all_jobs():
+        for step in steps(job):
+            label = f"{file}:{name} step '{step.get('name', uses(step))}'"
+            assert "${{" not in str(step.get("run", "")), (
+                f"C9: {label} expands an expression in run:; use env:"
+            )
+            if uses(step).startswith("actions/github-script@"):
+                assert "${{" not in step["with"]["script"], (
+                    f"C9: {file}:{name}: github-script reads env, not ${{{{ }}}}"
+                )
+
+
+def test_concurrency_cancels_pull_requests_but_never_deploys_or_applies() -> None:
+    ci = load(CI_CD)["concurrency"]
+    assert ci["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}", (
+        "C9: ci-cd.yml cancels superseded PR runs only"
+    )
+    for path, job in ((DEPLOY, "deploy"), (TERRAFORM_APPLY, "apply"), (DRILL, "drill")):
+        group = jobs(path)[job].get("concurrency", {})
+        assert group.get("group"), f"C9: {path.name}:{job} needs a concurrency group"
+        assert group.get("cancel-in-progress") is False, (
+            f"C9: {path.name}:{job} must never cancel a running job"
+        )
+    assert jobs(DRILL)["drill"]["concurrency"]["group"] == "deploy-staging", (
+        "R5: the rollback drill must share the staging deploy's concurrency group"
+    )
+
+
+# ---- T5, T6, C8: Terraform ----
+
+
+def test_terraform_plans_on_pull_requests_and_applies_the_saved_plan_on_main() -> None:
+    on = triggers(load(TERRAFORM))
+    for event in ("pull_request", "push"):
+        assert "terraform/**" in on[event]["paths"], (
+            f"T5: terraform.yml must run on {event} touching terraform/"
+        )
+    graph = jobs(TERRAFORM)
+    assert graph["plan"]["strategy"]["matrix"]["stage"] == ["dev", "staging", "prod"], "T5: plan every env"
+    plan_steps = graph["plan"]["steps"]
+    assert any(uses(s).startswith("actions/github-script@") for s in plan_steps), (
+        "T5: post the plan on the PR"
+    )
+    assert any(uses(s).startswith("actions/upload-artifact@") for s in plan_steps), "T5: keep the saved plan"
+    static = " ".join(str(s.get("run", "")) for s in graph["static"]["steps"])
+    for tool in ("terraform fmt -check", "tflint.sh", "checkov"):
+        assert tool in static, f"T5/D7: the static Terraform job must run {tool}"
+    chain = {"apply-dev": ("plan", "dev"), "apply-staging": ("apply-dev", "staging")}
+    chain["apply-prod"] = ("apply-staging", "production")
+    for name, (before, environment) in chain.items():
+        assert needs(graph[name]) == {before}, f"T5: {name} must need {before}"
+        assert called_workflow(graph[name]) == TERRAFORM_APPLY, f"T5: {name} must call terraform-apply.yml"
+        assert graph[name]["with"]["environment"] == environment, f"C7: {name} applies behind {environment}"
+    assert "refs/heads/main" in graph["apply-dev"]["if"], "C8: apply only from main"
+    apply_job = jobs(TERRAFORM_APPLY)["apply"]
+    assert apply_job["environment"] == "${{ inputs.environment }}", "C7: apply behind the environment's rules"
+    apply_script = (GITHUB / "scripts" / "terraform-apply.sh").read_text(encoding="utf-8")
+    assert "apply -input=false -no-color tfplan" in apply_script, "T5: apply exactly the saved plan"
+
+
+def test_drift_check_is_scheduled_and_fails_on_changes() -> None:
+    on = triggers(load(DRIFT))
+    assert on.get("schedule"), "T6: the drift check must run on a schedule"
+    plan_script = (GITHUB / "scripts" / "terraform-plan.sh").read_text(encoding="utf-8")
+    assert "-detailed-exitcode" in plan_script, "T6: plan with -detailed-exitcode (2 = drift)"
+    fail = [s for s in jobs(DRIFT)["drift"]["steps"] if s.get("name") == "Fail on drift"]
+    assert fail, "T6: the drift job needs a 'Fail on drift' step"
+    assert "exit 2" in fail[0]["run"], "T6: the drift job must fail when the plan has changes"
+
+
+# ---- R5, A9: the rollback drill ----
+
+
+def test_rollback_drill_exercises_rollback_in_staging() -> None:
+    on = triggers(load(DRILL))
+    assert "workflow_dispatch" in on, "R5: the drill must run on demand"
+    assert on.get("schedule"), "R5: the drill must run every week"
+    job = jobs(DRILL)["drill"]
+    assert job["environment"]["name"] == "staging", "R5: drill in staging, never production"
+    runs = [str(s.get("run", "")) for s in steps(job)]
+    assert sum("ecs-switch.sh" in run for run in runs) == 2, "R5: roll back, then roll forward"
+    assert all("smoke-service.sh" in run for run in runs if "ecs-switch.sh" in run), "R5: verify after each"
+
+
+# ---- D4: Dependabot ----
+
+
+def test_dependabot_updates_every_pin_with_a_cooldown() -> None:
+    updates = load(GITHUB / "dependabot.yml")["updates"]
+    ecosystems = {u["package-ecosystem"] for u in updates}
+    assert {"github-actions", "docker", "uv", "terraform"} <= ecosystems, "D4: Dependabot must move every pin"
+    for update in updates:
+        assert update.get("cooldown", {}).get("default-days", 0) >= 3, (
+            f"C9: Dependabot {update['package-ecosystem']} needs a cooldown of at least 3 days"
+        )
+    (terraform,) = (u for u in updates if u["package-ecosystem"] == "terraform")
+    expected = {"/terraform/environments/*", "/terraform/modules/*", "/terraform/bootstrap"}
+    assert set(terraform["directories"]) == expected, "D4: Dependabot must watch every Terraform root"
