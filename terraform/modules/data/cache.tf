@@ -1,0 +1,69 @@
+# Redis-protocol cache on ElastiCache: TLS in transit (rediss://), encrypted at rest, AUTH token,
+# and with two or more nodes a replica in another zone with automatic failover.
+#
+# ElastiCache has no write-only argument for the AUTH token (AWS provider 5.100), so the token does
+# reach the state. It is generated once (the data source result is pinned by ignore_changes) and
+# kept in its own secret; replace that secret version to rotate (terraform/README.md, "Secrets").
+
+resource "aws_security_group" "redis" {
+  name        = "${var.name}-redis"
+  description = "Redis/Valkey: ingress only from the service's tasks (rules live in the service module)"
+  vpc_id      = var.vpc_id
+
+  tags = { Name = "${var.name}-redis" }
+}
+
+resource "aws_elasticache_subnet_group" "this" {
+  name        = var.name
+  description = "Isolated database subnets of ${var.name}"
+  subnet_ids  = var.database_subnet_ids
+}
+
+data "aws_secretsmanager_random_password" "redis_auth" {
+  password_length     = 64
+  exclude_punctuation = true # AUTH tokens allow only some symbols, and the token sits inside a URL
+}
+
+resource "aws_secretsmanager_secret" "redis_auth" {
+  name                    = "${var.secret_prefix}/redis-auth-token"
+  description             = "AUTH token of the ${var.name} cache (source of truth for REDIS_URL; not injected)"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret_version" "redis_auth" {
+  secret_id     = aws_secretsmanager_secret.redis_auth.id
+  secret_string = data.aws_secretsmanager_random_password.redis_auth.random_password
+
+  lifecycle {
+    # The data source draws a new token on every plan; keep the first one until this version is replaced.
+    ignore_changes = [secret_string]
+  }
+}
+
+resource "aws_elasticache_replication_group" "this" {
+  replication_group_id = var.name
+  description          = "${var.name} cache and idempotency keys"
+  engine               = var.cache_engine
+  engine_version       = var.cache_engine_version
+  node_type            = var.cache_node_type
+  port                 = 6379
+
+  num_cache_clusters         = var.cache_nodes
+  automatic_failover_enabled = var.cache_nodes > 1
+  multi_az_enabled           = var.cache_nodes > 1
+  subnet_group_name          = aws_elasticache_subnet_group.this.name
+  security_group_ids         = [aws_security_group.redis.id]
+
+  at_rest_encryption_enabled = true
+  kms_key_id                 = aws_kms_key.this.arn
+  transit_encryption_enabled = true
+  auth_token                 = aws_secretsmanager_secret_version.redis_auth.secret_string
+  # ROTATE keeps the old token valid next to the new one until the next change, so running tasks
+  # keep working while new ones start with the new URL.
+  auth_token_update_strategy = "ROTATE"
+
+  auto_minor_version_upgrade = true
+  snapshot_retention_limit   = var.cache_snapshot_retention_days
+  apply_immediately          = false
+}

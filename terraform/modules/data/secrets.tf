@@ -1,0 +1,61 @@
+# The three secrets the task receives, each injected by ARN through the task definition's
+# `secrets` (never as plain environment, never in an output). The app reads DATABASE_URL and
+# REDIS_URL as whole URLs, so each secret holds the complete URL, TLS options included.
+
+resource "aws_secretsmanager_secret" "database_url" {
+  name                    = "${var.secret_prefix}/database-url"
+  description             = "DATABASE_URL of ${var.name}: postgresql:// URL with the generated password, TLS required"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret_version" "database_url" {
+  secret_id = aws_secretsmanager_secret.database_url.id
+  # Same apply, same ephemeral password as aws_db_instance.this.password_wo: the two never drift.
+  secret_string_wo = format(
+    "postgresql://%s:%s@%s:%d/%s?ssl=require",
+    local.db_username,
+    ephemeral.aws_secretsmanager_random_password.db.random_password,
+    aws_db_instance.this.address,
+    aws_db_instance.this.port,
+    local.db_name,
+  )
+  secret_string_wo_version = var.db_password_version
+}
+
+resource "aws_secretsmanager_secret" "redis_url" {
+  name                    = "${var.secret_prefix}/redis-url"
+  description             = "REDIS_URL of ${var.name}: rediss:// (TLS) URL with the AUTH token"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret_version" "redis_url" {
+  secret_id = aws_secretsmanager_secret.redis_url.id
+  secret_string = format(
+    "rediss://:%s@%s:%d/0",
+    aws_secretsmanager_secret_version.redis_auth.secret_string,
+    aws_elasticache_replication_group.this.primary_endpoint_address,
+    aws_elasticache_replication_group.this.port,
+  )
+}
+
+resource "aws_secretsmanager_secret" "api_keys" {
+  name                    = "${var.secret_prefix}/api-keys"
+  description             = "API_KEYS of ${var.name}: comma-separated, each at least 16 characters"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+ephemeral "aws_secretsmanager_random_password" "api_key" {
+  password_length     = 48
+  exclude_punctuation = true # the value is a comma-separated list
+}
+
+# A first key so the service can start; operators add and retire keys with put-secret-value,
+# which Terraform leaves alone until api_keys_version is bumped.
+resource "aws_secretsmanager_secret_version" "api_keys" {
+  secret_id                = aws_secretsmanager_secret.api_keys.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.api_key.random_password
+  secret_string_wo_version = var.api_keys_version
+}
