@@ -30,6 +30,7 @@ TERRAFORM = WORKFLOWS_DIR / "terraform.yml"
 TERRAFORM_APPLY = WORKFLOWS_DIR / "terraform-apply.yml"
 DRIFT = WORKFLOWS_DIR / "terraform-drift.yml"
 DRILL = WORKFLOWS_DIR / "rollback-drill.yml"
+ROLLBACK = WORKFLOWS_DIR / "rollback.yml"
 
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`, or a workflow of this repository.
 PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){1,2}$")
@@ -92,7 +93,7 @@ def all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
 def test_workflow_files_exist() -> None:
     names = {path.name for path in WORKFLOW_FILES}
     expected = {"ci-cd.yml", "deploy.yml", "terraform.yml", "terraform-apply.yml"}
-    expected |= {"terraform-drift.yml", "rollback-drill.yml"}
+    expected |= {"terraform-drift.yml", "rollback-drill.yml", "rollback.yml"}
     assert expected <= names, f"S2/C2: missing workflows {sorted(expected - names)} in .github/workflows"
 
 
@@ -447,7 +448,8 @@ def test_concurrency_cancels_pull_requests_but_never_deploys_or_applies() -> Non
     assert ci["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}", (
         "C9: ci-cd.yml cancels superseded PR runs only"
     )
-    for path, job in ((DEPLOY, "deploy"), (TERRAFORM_APPLY, "apply"), (DRILL, "drill")):
+    guarded = ((DEPLOY, "deploy"), (TERRAFORM_APPLY, "apply"), (DRILL, "drill"), (ROLLBACK, "rollback"))
+    for path, job in guarded:
         group = jobs(path)[job].get("concurrency", {})
         assert group.get("group"), f"C9: {path.name}:{job} needs a concurrency group"
         assert group.get("cancel-in-progress") is False, (
@@ -528,3 +530,15 @@ def test_dependabot_updates_every_pin_with_a_cooldown() -> None:
     (terraform,) = (u for u in updates if u["package-ecosystem"] == "terraform")
     expected = {"/terraform/environments/*", "/terraform/modules/*", "/terraform/bootstrap"}
     assert set(terraform["directories"]) == expected, "D4: Dependabot must watch every Terraform root"
+
+
+def test_emergency_rollback_goes_through_the_pipeline() -> None:
+    assert set(triggers(load(ROLLBACK))) == {"workflow_dispatch"}, "C8/R5: rollback.yml runs on demand only"
+    job = jobs(ROLLBACK)["rollback"]
+    assert job["environment"]["name"] == "${{ inputs.environment }}", "C7: roll back behind the env's rules"
+    assert job["concurrency"]["group"] == "deploy-${{ inputs.environment }}", (
+        "R5: a rollback must queue behind a running deploy of the same environment"
+    )
+    run = " ".join(str(s.get("run", "")) for s in steps(job))
+    for script in ("previous-release.sh", "ecs-switch.sh", "smoke-service.sh"):
+        assert script in run, f"R5: rollback.yml must use .github/scripts/{script}"
