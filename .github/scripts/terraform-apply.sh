@@ -11,5 +11,7 @@ if [[ "$(cat "$dir/changes.txt")" != "true" ]]; then
   exit 0
 fi
 # The lock file from the plan run: the same provider builds the plan was made with.
-terraform -chdir="$dir" init -input=false -no-color -lockfile=readonly
+terraform -chdir="$dir" init -input=false -no-color -lockfile=readonly \
+  -backend-config="bucket=${TF_STATE_BUCKET:?set the TF_STATE_BUCKET repository variable}" \
+  -backend-config="region=${AWS_REGION:?configure-aws-credentials sets AWS_REGION}"
 terraform -chdir="$dir" apply -input=false -no-color tfplan

@@ -10,7 +10,10 @@ env="${1:?usage: terraform-plan.sh <environment>}"
 dir="terraform/environments/$env"
 [[ -d "$dir" ]] || { echo "::error::no Terraform root at $dir"; exit 1; }
 
-terraform -chdir="$dir" init -input=false -no-color
+# The backend block names the key; bucket and region come from here (terraform/bootstrap creates the bucket).
+terraform -chdir="$dir" init -input=false -no-color \
+  -backend-config="bucket=${TF_STATE_BUCKET:?set the TF_STATE_BUCKET repository variable}" \
+  -backend-config="region=${AWS_REGION:?configure-aws-credentials sets AWS_REGION}"
 terraform -chdir="$dir" validate -no-color
 
 status=0
