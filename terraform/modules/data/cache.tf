@@ -2,8 +2,8 @@
 # and with two or more nodes a replica in another zone with automatic failover.
 #
 # ElastiCache has no write-only argument for the AUTH token (AWS provider 5.100), so the token does
-# reach the state. It is generated once (the data source result is pinned by ignore_changes) and
-# kept in its own secret; replace that secret version to rotate (terraform/README.md, "Secrets").
+# reach the state (encrypted in the state bucket). It is generated once, pinned by ignore_changes,
+# and kept in its own secret; replace that secret version to rotate (terraform/README.md, "Secrets").
 
 resource "aws_security_group" "redis" {
   name        = "${var.name}-redis"
@@ -19,11 +19,6 @@ resource "aws_elasticache_subnet_group" "this" {
   subnet_ids  = var.database_subnet_ids
 }
 
-data "aws_secretsmanager_random_password" "redis_auth" {
-  password_length     = 64
-  exclude_punctuation = true # AUTH tokens allow only some symbols, and the token sits inside a URL
-}
-
 resource "aws_secretsmanager_secret" "redis_auth" {
   name                    = "${var.secret_prefix}/redis-auth-token"
   description             = "AUTH token of the ${var.name} cache (source of truth for REDIS_URL; not injected)"
@@ -32,11 +27,12 @@ resource "aws_secretsmanager_secret" "redis_auth" {
 }
 
 resource "aws_secretsmanager_secret_version" "redis_auth" {
-  secret_id     = aws_secretsmanager_secret.redis_auth.id
-  secret_string = data.aws_secretsmanager_random_password.redis_auth.random_password
+  secret_id = aws_secretsmanager_secret.redis_auth.id
+  # 244 random bits as hex (crypto/rand); AUTH allows a few symbols only, and the token sits in a URL.
+  secret_string = replace("${uuid()}${uuid()}", "-", "")
 
   lifecycle {
-    # The data source draws a new token on every plan; keep the first one until this version is replaced.
+    # uuid() differs on every run: keep the first token until this resource is replaced.
     ignore_changes = [secret_string]
   }
 }

@@ -41,3 +41,13 @@ output "secret_arns" {
     API_KEYS     = aws_secretsmanager_secret.api_keys.arn
   }
 }
+
+output "db_multi_az" {
+  description = "Whether RDS runs a synchronous standby in a second zone."
+  value       = aws_db_instance.this.multi_az
+}
+
+output "cache_automatic_failover" {
+  description = "Whether ElastiCache promotes a replica automatically when the primary fails."
+  value       = aws_elasticache_replication_group.this.automatic_failover_enabled
+}

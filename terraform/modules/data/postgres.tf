@@ -1,10 +1,16 @@
 # PostgreSQL on RDS: encrypted, TLS enforced by the server, Multi-AZ where the environment asks.
 # The master password is generated for each `db_password_version` and written with write-only
-# arguments (to RDS and into the DATABASE_URL secret), so it never lands in the Terraform state.
+# arguments (to RDS and into the DATABASE_URL secret), so it never lands in the state or a plan.
 
 locals {
   db_name     = "orders"
   db_username = "orders_api"
+  # 244 random bits as hex (URL-safe): uuid() draws version-4 UUIDs from crypto/rand. The value is
+  # unknown until apply, evaluated once per run, and only ever passed to write-only arguments, so
+  # RDS and the secret get the same password and neither the plan nor the state records it.
+  # (An ephemeral aws_secretsmanager_random_password would do the same, but `terraform test` mock
+  # providers cannot mock ephemeral resources in Terraform 1.11, and the modules are tested.)
+  db_password = replace("${uuid()}${uuid()}", "-", "")
 }
 
 resource "aws_security_group" "postgres" {
@@ -66,11 +72,6 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
-ephemeral "aws_secretsmanager_random_password" "db" {
-  password_length     = 40
-  exclude_punctuation = true # the password sits inside a URL: keep it URL-safe
-}
-
 resource "aws_db_instance" "this" {
   identifier     = var.name
   engine         = "postgres"
@@ -79,7 +80,7 @@ resource "aws_db_instance" "this" {
 
   db_name             = local.db_name
   username            = local.db_username
-  password_wo         = ephemeral.aws_secretsmanager_random_password.db.random_password
+  password_wo         = local.db_password
   password_wo_version = var.db_password_version
 
   allocated_storage     = var.db_allocated_storage_gb

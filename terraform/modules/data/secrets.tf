@@ -11,11 +11,11 @@ resource "aws_secretsmanager_secret" "database_url" {
 
 resource "aws_secretsmanager_secret_version" "database_url" {
   secret_id = aws_secretsmanager_secret.database_url.id
-  # Same apply, same ephemeral password as aws_db_instance.this.password_wo: the two never drift.
+  # Same run, same local.db_password as aws_db_instance.this.password_wo: the two never drift.
   secret_string_wo = format(
     "postgresql://%s:%s@%s:%d/%s?ssl=require",
     local.db_username,
-    ephemeral.aws_secretsmanager_random_password.db.random_password,
+    local.db_password,
     aws_db_instance.this.address,
     aws_db_instance.this.port,
     local.db_name,
@@ -47,15 +47,10 @@ resource "aws_secretsmanager_secret" "api_keys" {
   recovery_window_in_days = var.secret_recovery_window_days
 }
 
-ephemeral "aws_secretsmanager_random_password" "api_key" {
-  password_length     = 48
-  exclude_punctuation = true # the value is a comma-separated list
-}
-
 # A first key so the service can start; operators add and retire keys with put-secret-value,
 # which Terraform leaves alone until api_keys_version is bumped.
 resource "aws_secretsmanager_secret_version" "api_keys" {
   secret_id                = aws_secretsmanager_secret.api_keys.id
-  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.api_key.random_password
+  secret_string_wo         = replace(uuid(), "-", "") # 122 random bits, hex
   secret_string_wo_version = var.api_keys_version
 }

@@ -20,10 +20,6 @@ mock_data "aws_ecr_repository" {
   }
 }
 
-mock_data "aws_secretsmanager_random_password" {
-  defaults = { random_password = "mockmockmockmockmockmockmockmockmockmock" }
-}
-
 mock_resource "aws_iam_role" {
   defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
 }
