@@ -117,9 +117,12 @@ def without_flags(value: str) -> list[str]:
     return [word for word in value.split() if not word.startswith("--")]
 
 
-def image_environment(stages: list[Stage], target: Stage) -> dict[str, str]:
-    """ENV of a stage as the container sees it: inherited ENV first, ARG defaults substituted."""
-    env: dict[str, str] = {}
+def image_environment(
+    stages: list[Stage], target: Stage, inherited: dict[str, str] | None = None
+) -> dict[str, str]:
+    """ENV of a stage as the container sees it: the base image's (`inherited`), then each stage's in
+    order, with ARG defaults substituted."""
+    env: dict[str, str] = dict(inherited or {})
     args: dict[str, str] = {}
 
     def expand(text: str) -> str:
