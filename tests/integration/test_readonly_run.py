@@ -3,8 +3,8 @@
 The command and the environment come from the Dockerfile's runtime stage (CMD, ENV, HEALTHCHECK), so
 they cannot drift from the image. The process runs in a private mount namespace where `/` is
 remounted read-only and `/tmp` is a fresh tmpfs: what `docker run --read-only --tmpfs /tmp` and
-compose's `read_only: true` do. The image's /opt/venv is this checkout's .venv (with src/ installed
-editable, so the source is read-only too). Needs root for the namespace: as another user the
+compose's `read_only: true` do. The image's /opt/venv is the virtualenv running the tests (with src/
+installed editable, so the source is read-only too). Needs root for the namespace: as another user the
 command goes through `sudo -n` (CI runners allow it); in the compose `tests` service the container
 has CAP_SYS_ADMIN for it.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -28,10 +29,12 @@ from tests.infra.test_container import (
 from tests.integration.server import ServerProcess, server_env
 
 IMAGE_VENV = "/opt/venv"
-LOCAL_VENV = ROOT / ".venv"
+# The virtualenv running these tests: .venv on a workstation or CI, /opt/venv in the compose tests service.
+LOCAL_VENV = Path(sys.prefix)
 # The python base image's own PATH, which the Dockerfile's `PATH=/opt/venv/bin:$PATH` extends.
 BASE_IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-WRITABLE_PROBE = ROOT / "src" / ".read-only-probe"
+# Written only if the read-only setup failed (then the wrapper exits 97 and the test removes it).
+WRITABLE_PROBE = LOCAL_VENV / ".read-only-probe"
 
 # Runs inside the new mount namespace: make the root read-only (every mount the code and the
 # interpreter live on), put a tmpfs on /tmp, prove both, then exec the command. `remount,bind,ro`
@@ -84,30 +87,40 @@ def test_image_command_serves_and_stops_cleanly_on_a_read_only_root(
     assert env.get("PYTHONDONTWRITEBYTECODE") == "1", "D6: the image must keep Python from writing bytecode"
 
     # The working directory is empty and read-only, like the image's WORKDIR: no .env file is read.
-    with ServerProcess(env, command=in_read_only_root(serve_command(stages), env), cwd=tmp_path) as server:
-        assert httpx.get(server.url + "/health/live", timeout=5).status_code == 200, (
-            "D6: live on a read-only root"
-        )
-        ready = httpx.get(server.url + "/health/ready", timeout=5)
-        assert ready.status_code == 200, f"D6: ready on a read-only root: {ready.status_code} {ready.text}"
-        assert httpx.get(server.metrics_url, timeout=5).status_code == 200, "D6: metrics on a read-only root"
+    try:
+        with ServerProcess(
+            env, command=in_read_only_root(serve_command(stages), env), cwd=tmp_path
+        ) as server:
+            assert httpx.get(server.url + "/health/live", timeout=5).status_code == 200, (
+                "D6: live on a read-only root"
+            )
+            ready = httpx.get(server.url + "/health/ready", timeout=5)
+            assert ready.status_code == 200, (
+                f"D6: ready on a read-only root: {ready.status_code} {ready.text}"
+            )
+            assert httpx.get(server.metrics_url, timeout=5).status_code == 200, (
+                "D6: metrics on a read-only root"
+            )
 
-        # The image's own HEALTHCHECK command, in the same read-only environment.
-        probe = subprocess.run(
-            in_read_only_root(healthcheck_command(stages), env),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert probe.returncode == 0, (
-            f"A6: the image's HEALTHCHECK failed against a live server: {probe.stderr}"
-        )
+            # The image's own HEALTHCHECK command, in the same read-only environment.
+            probe = subprocess.run(
+                in_read_only_root(healthcheck_command(stages), env),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert probe.returncode == 0, (
+                f"A6: the image's HEALTHCHECK failed against a live server: {probe.stderr}"
+            )
 
-        code = server.terminate(timeout=40)
-        output = server.output()
+            code = server.terminate(timeout=40)
+            output = server.output()
+    finally:
+        leaked = WRITABLE_PROBE.exists()
+        WRITABLE_PROBE.unlink(missing_ok=True)
     assert code == 0, f"D9: SIGTERM must drain and exit 0, got {code}:\n{output[-3000:]}"
     assert "read-only setup failed" not in output, output
     for sign in ("Read-only file system", "Errno 30", "EROFS", "Traceback"):
         assert sign not in output, f"D6: the server tried to write outside /tmp ({sign}):\n{output[-3000:]}"
-    assert not WRITABLE_PROBE.exists(), "D6: the read-only probe was written"
+    assert not leaked, "D6: the read-only probe was written: the root was not read-only"
