@@ -17,16 +17,18 @@ from types import FrameType
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
+        config.app = CloseWhileDraining(config.app, self)
         super().__init__(config)
         self.fastapi_app = app  # its state.health exists once the lifespan has started
         self.drain_seconds = drain_seconds
-        self._draining = False
+        self.draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
@@ -45,10 +47,10 @@ class DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._draining or self.drain_seconds <= 0 or self._loop is None:
+        if self.draining or self.drain_seconds <= 0 or self._loop is None:
             super().handle_exit(sig, frame)
             return
-        self._draining = True
+        self.draining = True
         health = getattr(self.fastapi_app.state, "health", None)
         if health is not None:
             health.mark_draining()
@@ -60,3 +62,23 @@ class DrainingServer(uvicorn.Server):
     def _stop(self, sig: int) -> None:
         log.info("drain period over, shutting down", graceful_timeout=self.config.timeout_graceful_shutdown)
         self.should_exit = True
+
+
+class CloseWhileDraining:
+    """While draining, answer with `Connection: close` so keep-alive clients reconnect elsewhere."""
+
+    def __init__(self, app: ASGIApp, server: DrainingServer) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.server.draining:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, receive, send_closing)

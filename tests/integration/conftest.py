@@ -23,7 +23,8 @@ async def make_client(database_url: str, redis_prefix: str) -> AsyncIterator[Cli
     async with AsyncExitStack() as stack:
 
         async def factory(*, tracer_provider: Any = None, **overrides: Any) -> httpx.AsyncClient:
-            settings = make_settings(database_url=database_url, redis_key_prefix=redis_prefix, **overrides)
+            values = {"database_url": database_url, "redis_key_prefix": redis_prefix} | overrides
+            settings = make_settings(**values)
             app: FastAPI = create_app(settings, tracer_provider)
             await stack.enter_async_context(LifespanManager(app))
             transport = httpx.ASGITransport(app=as_served(app))

@@ -1,0 +1,157 @@
+"""The real `python -m app serve` process: JSON logs, request and trace IDs, metrics on their own
+port, no secret in any output, a drained stop on SIGTERM, and start-up errors that name the variable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import API_KEY
+from tests.integration.server import ServerProcess, server_env
+
+DB_PASSWORD = "db-pw-9d8c7b6a5f"  # Postgres here trusts local connections, so any password works
+REDIS_PASSWORD = "redis-pw-1a2b3c4d5e"
+
+
+def _lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, redis_prefix: str) -> Any:
+    dsn = database_url.replace("postgresql://postgres@", f"postgresql://postgres:{DB_PASSWORD}@")
+    env = server_env(dsn, redis_prefix, OTEL_TRACES_SAMPLER="parentbased_always_on")
+    with ServerProcess(env) as running:
+        yield running
+
+
+def test_logs_are_json_lines_with_request_and_trace_ids(server: ServerProcess) -> None:
+    trace_id = uuid.uuid4().hex
+    response = httpx.get(
+        f"{server.url}/v1/customers/{uuid.uuid4()}",
+        headers={
+            "X-API-Key": API_KEY,
+            "X-Request-ID": "req-42.abc",
+            "traceparent": f"00-{trace_id}-b7ad6b7169203331-01",
+        },
+    )
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "req-42.abc"
+    time.sleep(0.2)
+    lines = _lines(server.output())  # every line parses as JSON, or this raises
+    access = [line for line in lines if line.get("request_id") == "req-42.abc" and line["event"] == "request"]
+    assert len(access) == 1
+    line = access[0]
+    assert line["route"] == "/v1/customers/{customer_id}"
+    assert line["status"] == 404
+    assert line["trace_id"] == trace_id
+    assert {"timestamp", "level", "logger", "duration_ms", "span_id"} <= line.keys()
+
+
+def test_a_hostile_request_id_is_replaced_not_echoed(server: ServerProcess) -> None:
+    huge = "A" * 10_000
+    response = httpx.get(f"{server.url}/health/live", headers={"X-Request-ID": huge})
+    assert response.status_code == 200
+    assert len(response.headers["x-request-id"]) == 32  # a fresh ID, not the caller's
+    # Control characters never reach the app: the HTTP parser refuses the request outright.
+    refused = httpx.get(f"{server.url}/health/live", headers={"X-Request-ID": b"evil\x01\x1b[2J"})
+    assert refused.status_code == 400
+    assert "evil" not in refused.text
+    assert huge not in server.output()
+
+
+def test_metrics_live_on_their_own_port_with_route_templates(server: ServerProcess) -> None:
+    httpx.get(f"{server.url}/v1/orders/{uuid.uuid4()}", headers={"X-API-Key": API_KEY})
+    httpx.get(f"{server.url}/no/such/{uuid.uuid4()}")
+    text = httpx.get(server.metrics_url).text
+    assert 'http_route="/v1/orders/{order_id}"' in text
+    assert 'http_route="unmatched"' in text
+    assert "build_info{" in text
+    assert httpx.get(f"{server.url}/metrics").status_code == 404  # never on the public listener
+
+
+def test_no_secret_reaches_a_log_line_or_a_body(server: ServerProcess) -> None:
+    httpx.get(f"{server.url}/v1/customers/{uuid.uuid4()}", headers={"X-API-Key": "wrong-" + API_KEY})
+    health = httpx.get(f"{server.url}/health")
+    output = server.output()
+    for secret in (DB_PASSWORD, API_KEY):
+        assert secret not in output
+        assert secret not in health.text
+
+
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it() -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "API_KEYS": API_KEY,
+        "PORT": "not-a-port",
+        "DATABASE_URL": f"mysql://root:{DB_PASSWORD}@db/app",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith("invalid setting PORT:") for line in lines)
+    assert any(line.startswith("invalid setting DATABASE_URL:") for line in lines)
+    assert DB_PASSWORD not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_drains_without_failing_a_request(database_url: str, redis_prefix: str) -> None:
+    env = server_env(database_url, redis_prefix, DRAIN_SECONDS="1.5")
+    results: list[tuple[float, str, int | str]] = []
+    stop = threading.Event()
+
+    def traffic(path: str, headers: dict[str, str]) -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=5) as http:
+            while not stop.is_set():
+                try:
+                    results.append((time.monotonic(), path, http.get(path).status_code))
+                except httpx.ConnectError:
+                    results.append((time.monotonic(), path, "refused"))  # the listener is closed: done
+                    return
+                except httpx.HTTPError as error:
+                    results.append((time.monotonic(), path, type(error).__name__))
+                time.sleep(0.01)
+
+    with ServerProcess(env) as server:
+        workers = [
+            threading.Thread(target=traffic, args=(f"/v1/customers/{uuid.uuid4()}", {"X-API-Key": API_KEY})),
+            threading.Thread(target=traffic, args=("/health/ready", {})),
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        exit_code = server.terminate()
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+        output = server.output()
+
+    assert exit_code == 0, output
+    api = [status for _, path, status in results if path.startswith("/v1")]
+    failures = [status for status in api if status not in (404, "refused")]
+    assert not failures, f"requests failed during shutdown: {failures}"
+    served_after_signal = [
+        s for at, path, s in results if at > signalled and path.startswith("/v1") and s == 404
+    ]
+    assert served_after_signal, "the server stopped serving at once instead of draining"
+    ready = [(at, status) for at, path, status in results if path == "/health/ready"]
+    went_503 = [at for at, status in ready if status == 503]
+    assert went_503, "readiness never reported 503 while draining"
+    assert min(went_503) - signalled < 0.5  # at once, well before the drain period ended
+    assert "Application shutdown complete" in output

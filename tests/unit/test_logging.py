@@ -1,0 +1,52 @@
+"""Log redaction and the JSON line shape (no I/O beyond a captured stdout)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from app.observability.context import request_id
+from app.observability.logging import REDACTED, configure_logging, mask_url_credentials, redact
+
+
+def test_url_passwords_are_masked() -> None:
+    masked = mask_url_credentials("connect postgresql+asyncpg://app:s3cr3t@db:5432/app failed")
+    assert "s3cr3t" not in masked
+    assert f"app:{REDACTED}@db:5432" in masked
+    assert mask_url_credentials("redis://:pw@cache:6379/0") == f"redis://:{REDACTED}@cache:6379/0"
+
+
+def test_secret_keys_are_masked_whatever_their_value() -> None:
+    event = redact(None, "info", {"api_key": "k", "Authorization": "Bearer x", "dsn": "x", "user": "ann"})
+    assert event == {"api_key": REDACTED, "Authorization": REDACTED, "dsn": REDACTED, "user": "ann"}
+
+
+@pytest.fixture
+def json_logging() -> Iterator[None]:
+    yield
+    # Other tests must not write to this test's captured stdout.
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO")  # in the test body: it binds the sys.stdout that capsys installed
+    token = request_id.set("rid-1")
+    try:
+        structlog.get_logger("app.test").info("hello", password="pw", url="redis://u:pw@h/0")
+        logging.getLogger("thirdparty").warning("from %s", "stdlib")
+    finally:
+        request_id.reset(token)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["event"] for line in lines] == ["hello", "from stdlib"]
+    for line in lines:
+        assert {"timestamp", "level", "logger", "request_id", "trace_id", "span_id"} <= line.keys()
+        assert line["request_id"] == "rid-1"
+    assert lines[0]["password"] == REDACTED
+    assert "pw@" not in lines[0]["url"]
+    assert lines[1]["level"] == "warning"
