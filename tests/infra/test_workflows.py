@@ -8,12 +8,15 @@ how every action is pinned, and that uv is the same version everywhere.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -542,3 +545,223 @@ def test_emergency_rollback_goes_through_the_pipeline() -> None:
     run = " ".join(str(s.get("run", "")) for s in steps(job))
     for script in ("previous-release.sh", "ecs-switch.sh", "smoke-service.sh"):
         assert script in run, f"R5: rollback.yml must use .github/scripts/{script}"
+
+
+# ---- R5, C7: the deploy scripts against a fake AWS CLI ----
+# The scripts are the rollback mechanism; these tests run them for real against a stand-in `aws` that
+# answers from a JSON state file and records every call.
+
+FAKE_AWS = r"""#!/usr/bin/env python3
+import json, os, sys
+
+args = sys.argv[1:]
+state_path = os.environ["FAKE_AWS_STATE"]
+state = json.load(open(state_path))
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write(" ".join(args) + "\n")
+
+
+def opt(name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+def save():
+    json.dump(state, open(state_path, "w"))
+
+
+service, command, query = args[0], args[1], opt("--query") or ""
+if (service, command) == ("ecs", "describe-services"):
+    if query == "services[0].taskDefinition":
+        print(state["running"])
+    elif query == "services[0].deploymentController.type":
+        print(state.get("controller", "ECS"))
+    else:
+        print(json.dumps({"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}))
+elif (service, command) == ("ecs", "update-service"):
+    state["running"] = opt("--task-definition")
+    save()
+    print("{}")
+elif (service, command) == ("ecs", "run-task"):
+    print("arn:aws:ecs:eu-west-1:123456789012:task/orders-api-staging/abc")
+elif (service, command) == ("ecs", "describe-tasks"):
+    if query:
+        print("STOPPED")
+    else:
+        container = {"name": "app", "exitCode": state["migration_exit"]}
+        task = {"containers": [container], "stoppedReason": "Essential container exited"}
+        print(json.dumps({"tasks": [task]}))
+elif (service, command) == ("ecs", "list-task-definitions"):
+    print("\t".join(sorted(state["images"], key=lambda arn: -int(arn.rsplit(":", 1)[1]))))
+elif (service, command) == ("ecs", "describe-task-definition"):
+    image = state["images"][opt("--task-definition")]
+    print(json.dumps({"taskDefinition": {"containerDefinitions": [{"name": "app", "image": image}]}}))
+elif (service, command) == ("deploy", "get-deployment"):
+    if query.endswith("rollbackDeploymentId"):
+        print(state.get("rollback_deployment", "None"))
+    else:
+        print(state["deployment_status"])
+elif (service, command) == ("deploy", "stop-deployment"):
+    state["deployment_status"] = "Stopped"
+    state["rollback_deployment"] = "d-ROLLBACK"
+    save()
+elif (service, command) == ("deploy", "create-deployment"):
+    print("d-SWITCH")
+elif command == "wait":
+    pass
+else:
+    sys.exit(f"fake aws: unexpected call {args}")
+"""
+
+ARN = "arn:aws:ecs:eu-west-1:123456789012:task-definition/orders-api-staging:{}"
+
+
+class ScriptRun(NamedTuple):
+    code: int
+    stdout: str
+    calls: str  # one line per `aws` call, its arguments joined by spaces
+
+
+def run_script(tmp_path: Path, script: str, state: dict[str, Any], *args: str, **env: str) -> ScriptRun:
+    """Run a .github/scripts script with the fake `aws` first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "aws"
+    fake.write_text(FAKE_AWS, encoding="utf-8")
+    fake.chmod(0o755)
+    state_file, log_file = tmp_path / "state.json", tmp_path / "calls.log"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    log_file.write_text("", encoding="utf-8")
+    environment = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_AWS_STATE": str(state_file),
+        "FAKE_AWS_LOG": str(log_file),
+        "CLUSTER": "orders-api-staging",
+        "SERVICE": "orders-api",
+        "FAMILY": "orders-api-staging",
+        "CONTAINER": "app",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        **env,
+    }
+    result = subprocess.run(
+        [str(GITHUB / "scripts" / script), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return ScriptRun(result.returncode, result.stdout, log_file.read_text(encoding="utf-8"))
+
+
+def test_migration_passes_only_when_the_task_exits_zero(tmp_path: Path) -> None:
+    state: dict[str, Any] = {"running": ARN.format(7), "migration_exit": 0}
+    code, _, calls = run_script(tmp_path, "ecs-migrate.sh", state, TASK_DEFINITION=ARN.format(8))
+    assert code == 0, f"C7: ecs-migrate.sh failed on a migration that exited 0\n{calls}"
+    run_task = next(line for line in calls.splitlines() if line.startswith("ecs run-task"))
+    assert ARN.format(8) in run_task, "C7: the migration must run the new revision"
+    assert '"command":["python","-m","app","migrate"]' in run_task, "C7: the command is python -m app migrate"
+    assert "subnet-1" in run_task, "C7: the migration runs in the service's network configuration"
+    state["migration_exit"] = 3
+    code, _, calls = run_script(tmp_path, "ecs-migrate.sh", state, TASK_DEFINITION=ARN.format(8))
+    assert code != 0, "C7: ecs-migrate.sh must fail when the migration exits non-zero"
+    assert "update-service" not in calls, "C7: a failed migration must leave the service alone"
+
+
+def test_rolling_rollback_redeploys_the_captured_revision(tmp_path: Path) -> None:
+    state: dict[str, Any] = {"running": ARN.format(9), "controller": "ECS"}
+    code, _, calls = run_script(tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7))
+    assert code == 0, f"R5: the rolling rollback failed\n{calls}"
+    expected = "ecs update-service --cluster orders-api-staging --service orders-api"
+    expected += f" --task-definition {ARN.format(7)}"
+    assert expected in calls, "R5: a rolling rollback must put the service back on the captured revision"
+    assert "ecs wait services-stable" in calls, "R5: the rollback must wait until the service is stable"
+
+
+def test_codedeploy_rollback_stops_the_deployment_with_auto_rollback(tmp_path: Path) -> None:
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "InProgress",
+    }
+    code, _, calls = run_script(
+        tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7), DEPLOYMENT_ID="d-1"
+    )
+    assert code == 0, f"R5: the CodeDeploy rollback failed\n{calls}"
+    assert "deploy stop-deployment --deployment-id d-1 --auto-rollback-enabled" in calls, (
+        "R1/R2: stop an in-flight CodeDeploy deployment with --auto-rollback-enabled"
+    )
+    assert "deploy wait deployment-successful --deployment-id d-ROLLBACK" in calls, (
+        "R5: wait for the rollback"
+    )
+    assert "create-deployment" not in calls, "R5: CodeDeploy's own rollback is enough"
+
+
+def test_codedeploy_rollback_after_success_switches_back_all_at_once(tmp_path: Path) -> None:
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "Succeeded",
+    }
+    code, _, calls = run_script(
+        tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7), DEPLOYMENT_ID="d-1"
+    )
+    assert code == 0, f"R5: the CodeDeploy switch-back failed\n{calls}"
+    create = next(line for line in calls.splitlines() if line.startswith("deploy create-deployment"))
+    assert "CodeDeployDefault.ECSAllAtOnce" in create, "R5: a switch-back must not crawl through the canary"
+    assert ARN.format(7) in create, "R5: the switch-back deploys the captured revision"
+
+
+def test_previous_release_skips_revisions_of_the_same_image(tmp_path: Path) -> None:
+    images = {ARN.format(9): "repo@sha256:b", ARN.format(8): "repo@sha256:b", ARN.format(7): "repo@sha256:a"}
+    images[ARN.format(6)] = "repo@sha256:0"
+    state: dict[str, Any] = {"running": ARN.format(9), "images": images}
+    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(9))
+    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
+    assert stdout.strip() == ARN.format(7), (
+        "R5: the previous release is the newest older revision with another image"
+    )
+
+
+@pytest.mark.parametrize(
+    ("digest", "strategy", "url", "ok"),
+    [
+        ("sha256:" + "a" * 64, "rolling", "https://staging.example.com", True),
+        ("sha256:" + "a" * 64, "canary", "https://staging.example.com", True),
+        ("v1.2.3", "rolling", "https://staging.example.com", False),
+        ("sha256:" + "a" * 64, "big_bang", "https://staging.example.com", False),
+        ("sha256:" + "a" * 64, "rolling", "http://staging.example.com", False),
+    ],
+)
+def test_deploy_inputs_are_checked(tmp_path: Path, digest: str, strategy: str, url: str, ok: bool) -> None:
+    code, _, _ = run_script(
+        tmp_path, "check-deploy-inputs.sh", {}, IMAGE_DIGEST=digest, STRATEGY=strategy, SERVICE_URL=url
+    )
+    assert (code == 0) == ok, f"C7: check-deploy-inputs.sh accepted={code == 0} for {digest} {strategy} {url}"
+
+
+def test_service_smoke_test_needs_consecutive_ready_answers(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "health").mkdir(parents=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert server.stdout
+        port = re.search(r"port (\d+)", server.stdout.readline())
+        assert port, "could not start the local HTTP server"
+        url = f"http://127.0.0.1:{port.group(1)}"
+        env = {"SMOKE_TIMEOUT": "4", "SMOKE_PASSES": "2"}
+        assert run_script(tmp_path, "smoke-service.sh", {}, url, **env).code != 0, (
+            "C7: smoke-service.sh passed while /health/ready answered 404"
+        )
+        (site / "health" / "ready").write_text("{}", encoding="utf-8")
+        assert run_script(tmp_path, "smoke-service.sh", {}, url, **env).code == 0, (
+            "C7: smoke-service.sh failed while /health/ready answered 200"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
