@@ -88,7 +88,7 @@ def make_settings(**overrides: Any) -> Settings:
         "drain_seconds": 0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

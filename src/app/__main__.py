@@ -17,7 +17,7 @@ from app.settings import Settings, format_errors
 
 def load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]  # values come from the environment
+        return Settings()  # values come from the environment
     except ValidationError as error:
         print(format_errors(error), file=sys.stderr)
         raise SystemExit(2) from None

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Generator
 from contextlib import contextmanager
 from types import FrameType
+from typing import cast
 
 import structlog
 import uvicorn
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
-        config.app = CloseWhileDraining(config.app, self)
+        config.app = CloseWhileDraining(cast(ASGIApp, config.app), self)
         super().__init__(config)
         self.fastapi_app = app  # its state.health exists once the lifespan has started
         self.drain_seconds = drain_seconds

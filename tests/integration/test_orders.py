@@ -36,7 +36,10 @@ async def _order(client: httpx.AsyncClient, customer_id: str, **headers: str) ->
 async def _orders_in_db(database_url: str, customer_id: str) -> list[Any]:
     conn = await asyncpg.connect(database_url)
     try:
-        return await conn.fetch("SELECT * FROM orders WHERE customer_id = $1", uuid.UUID(customer_id))
+        rows: list[Any] = await conn.fetch(
+            "SELECT * FROM orders WHERE customer_id = $1", uuid.UUID(customer_id)
+        )
+        return rows
     finally:
         await conn.close()
 

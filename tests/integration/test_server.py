@@ -62,7 +62,7 @@ def test_a_hostile_request_id_is_replaced_not_echoed(server: ServerProcess) -> N
     assert response.status_code == 200
     assert len(response.headers["x-request-id"]) == 32  # a fresh ID, not the caller's
     # Control characters never reach the app: the HTTP parser refuses the request outright.
-    refused = httpx.get(f"{server.url}/health/live", headers={"X-Request-ID": b"evil\x01\x1b[2J"})
+    refused = httpx.get(f"{server.url}/health/live", headers=[(b"X-Request-ID", b"evil\x01\x1b[2J")])
     assert refused.status_code == 400
     assert "evil" not in refused.text
     assert huge not in server.output()
@@ -116,7 +116,7 @@ def test_sigterm_drains_without_failing_a_request(database_url: str, redis_prefi
     stop = threading.Event()
 
     def traffic(path: str, headers: dict[str, str]) -> None:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=5) as http:
+        with httpx.Client(base_url=running.url, headers=headers, timeout=5) as http:
             while not stop.is_set():
                 try:
                     results.append((time.monotonic(), path, http.get(path).status_code))
@@ -127,7 +127,7 @@ def test_sigterm_drains_without_failing_a_request(database_url: str, redis_prefi
                     results.append((time.monotonic(), path, type(error).__name__))
                 time.sleep(0.01)
 
-    with ServerProcess(env) as server:
+    with ServerProcess(env) as running:
         workers = [
             threading.Thread(target=traffic, args=(f"/v1/customers/{uuid.uuid4()}", {"X-API-Key": API_KEY})),
             threading.Thread(target=traffic, args=("/health/ready", {})),
@@ -136,11 +136,11 @@ def test_sigterm_drains_without_failing_a_request(database_url: str, redis_prefi
             worker.start()
         time.sleep(0.5)
         signalled = time.monotonic()
-        exit_code = server.terminate()
+        exit_code = running.terminate()
         stop.set()
         for worker in workers:
             worker.join(timeout=10)
-        output = server.output()
+        output = running.output()
 
     assert exit_code == 0, output
     api = [status for _, path, status in results if path.startswith("/v1")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -11,11 +13,11 @@ from app.settings import Settings, format_errors
 KEY = "k" * 16
 
 
-def _settings(**values: object) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
 
 
-def _errors(**values: object) -> str:
+def _errors(**values: Any) -> str:
     with pytest.raises(ValidationError) as caught:
         _settings(**values)
     return format_errors(caught.value)
@@ -26,7 +28,7 @@ def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FF_NEW_CHECKOUT", "beta")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db:5432/app")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert [key.get_secret_value() for key in settings.api_keys] == [KEY, "n" * 20]
     assert settings.ff_new_checkout is Rollout.BETA
     assert settings.log_level == "DEBUG"
@@ -52,7 +54,7 @@ def test_secrets_never_show_in_repr() -> None:
         ({"api_keys": KEY, "database_url": "no scheme"}, "DATABASE_URL"),
     ],
 )
-def test_a_bad_value_names_its_variable(values: dict[str, object], variable: str) -> None:
+def test_a_bad_value_names_its_variable(values: dict[str, Any], variable: str) -> None:
     message = _errors(**values)
     assert message.startswith(f"invalid setting {variable}: "), message
     assert len(message.splitlines()) == 1

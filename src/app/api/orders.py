@@ -7,7 +7,7 @@ them as they are instead of parsing and re-serialising them.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from starlette.responses import Response
@@ -31,6 +31,12 @@ IdempotencyKey = Annotated[
 ]
 
 
+_ORDER_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"model": OrderOut, "description": "Created or replayed"}
+}
+_ORDER: dict[int | str, dict[str, Any]] = {200: {"model": OrderOut, "description": "The order"}}
+
+
 def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(document, status_code=status, media_type="application/json", headers=headers)
 
@@ -40,8 +46,7 @@ def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -
     status_code=201,
     response_model=None,
     dependencies=[Depends(dependencies.require_json)],
-    responses={201: {"model": OrderOut, "description": "Created (or replayed)"}}
-    | problem_responses(401, 413, 415, 422, 503),
+    responses=_ORDER_CREATED | problem_responses(401, 413, 415, 422, 503),
 )
 async def place_order(body: OrderIn, service: Orders, idempotency_key: IdempotencyKey = None) -> Response:
     items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]
@@ -53,7 +58,7 @@ async def place_order(body: OrderIn, service: Orders, idempotency_key: Idempoten
 @router.get(
     "/{order_id}",
     response_model=None,
-    responses={200: {"model": OrderOut, "description": "The order"}} | problem_responses(401, 404, 422, 503),
+    responses=_ORDER | problem_responses(401, 404, 422, 503),
 )
 async def get_order(order_id: uuid.UUID, service: Orders) -> Response:
     return _json(await service.get_document(order_id), 200)

@@ -6,6 +6,7 @@ goes to the log (with the request ID that the body and the `X-Request-ID` header
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -41,7 +42,7 @@ _TITLES = {
 }
 
 
-def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem(status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
     body = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),

@@ -104,11 +104,12 @@ def route_template(scope: Scope) -> str:
     """
     context = scope.get("fastapi", {}).get("effective_route_context")
     template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
-    return template or metrics.UNMATCHED_ROUTE
+    return str(template) if template else metrics.UNMATCHED_ROUTE
 
 
 def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == REQUEST_ID_HEADER:
             if _SAFE_REQUEST_ID.fullmatch(value):
                 return value.decode()

@@ -7,6 +7,7 @@ counted (`redis_client_errors_total`) and logged once per kind per minute, not o
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import structlog
 from redis import exceptions as redis_errors
@@ -41,7 +42,7 @@ class Cache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self.client.get(self.prefix + key)
+            value = cast("bytes | None", await self.client.get(self.prefix + key))  # no decoding
         except (redis_errors.RedisError, OSError) as error:
             self._failed(error)
             return None
