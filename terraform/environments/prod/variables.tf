@@ -22,6 +22,11 @@ variable "repository" {
 variable "certificate_arn" {
   description = "ACM certificate (in var.region) for the service's domain; the ALB serves HTTPS only."
   type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn)) && !strcontains(var.certificate_arn, "CHANGE-ME")
+    error_message = "Set certificate_arn in terraform.tfvars to the ACM certificate of this environment's domain."
+  }
 }
 
 variable "image_tag" {
@@ -29,8 +34,8 @@ variable "image_tag" {
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
-    error_message = "image_tag must be an immutable tag such as the commit SHA, never latest (A1)."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && !contains(["latest", "CHANGE-ME"], var.image_tag)
+    error_message = "Set image_tag in terraform.tfvars to a pushed commit SHA: an immutable tag, never latest (A1)."
   }
 }
 

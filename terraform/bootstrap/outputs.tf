@@ -1,0 +1,29 @@
+output "state_bucket" {
+  description = "State bucket: the TF_STATE_BUCKET repository variable and `-backend-config=bucket=...`."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "ecr_repository_url" {
+  description = "Image repository URL (<account>.dkr.ecr.<region>.amazonaws.com/orders-api)."
+  value       = aws_ecr_repository.orders_api.repository_url
+}
+
+output "ecr_push_role_arn" {
+  description = "Role the publish job assumes."
+  value       = aws_iam_role.ecr_push.arn
+}
+
+output "plan_role_arn" {
+  description = "Role the plan and drift jobs assume."
+  value       = aws_iam_role.plan.arn
+}
+
+output "apply_role_arns" {
+  description = "Role each environment's apply job assumes, by environment."
+  value       = { for env, role in aws_iam_role.apply : env => role.arn }
+}
+
+output "deploy_role_arns" {
+  description = "AWS_DEPLOY_ROLE_ARN of each GitHub environment, by Terraform environment."
+  value       = { for env, role in aws_iam_role.deploy : env => role.arn }
+}
