@@ -47,13 +47,15 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # --strip-debug keeps the symbol table, so tracebacks and profilers still name functions.
 RUN find /opt/venv -name '*.so' -exec strip --strip-debug {} +
 
-# ---- dev: dev dependencies and an editable install; compose syncs src/ into it and uvicorn reloads ----
+# ---- dev: dev dependencies and an editable install of /app/src, for compose's app-dev and tests ----
+# `docker compose --profile dev watch` copies changed files into /app/src and restarts the server, so
+# development runs the production command against live code. Not hardened: never deploy this target.
 FROM builder AS dev
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen
 ENV HOST=0.0.0.0
 EXPOSE 8000 9000
-CMD ["uvicorn", "app.main:create_app", "--factory", "--reload", "--reload-dir", "/app/src", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "app", "serve"]
 
 # ---- runtime: the interpreter, the virtualenv and nothing else ----
 FROM base AS runtime
