@@ -24,34 +24,17 @@ def load_settings() -> Settings:
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn  # noqa: PLC0415  # imported here so `migrate` stays light
-
-    from app.main import as_served, create_app  # noqa: PLC0415
+    from app.main import as_served, create_app  # noqa: PLC0415  # imported here so `migrate` stays light
     from app.observability.logging import configure_logging  # noqa: PLC0415
     from app.observability.metrics import serve_metrics  # noqa: PLC0415
     from app.observability.tracing import create_tracer_provider  # noqa: PLC0415
-    from app.server import DrainingServer  # noqa: PLC0415
+    from app.server import create_server  # noqa: PLC0415
 
     configure_logging(settings.log_level, console=settings.app_env == "dev" and sys.stdout.isatty())
     app = create_app(settings, create_tracer_provider(settings))
     if settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
-    config = uvicorn.Config(
-        as_served(app),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_keep_alive=settings.keep_alive_timeout,
-        timeout_graceful_shutdown=int(settings.graceful_timeout),
-        access_log=False,
-        log_config=None,  # logging is ours: one JSON stream (app.observability.logging)
-        server_header=False,
-    )
-    DrainingServer(config, app, settings.drain_seconds).run()
+    create_server(settings, app, as_served(app)).run()
 
 
 def migrate(settings: Settings) -> None:

@@ -20,7 +20,29 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.settings import Settings
+
 log = structlog.get_logger(__name__)
+
+
+def create_server(settings: Settings, app: FastAPI, asgi_app: ASGIApp) -> DrainingServer:
+    """uvicorn with our settings; `app` is the FastAPI app, `asgi_app` what is served (it wrapped)."""
+    config = uvicorn.Config(
+        asgi_app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        access_log=False,  # ObservabilityMiddleware writes one JSON access line instead
+        log_config=None,  # logging is ours: one JSON stream (app.observability.logging)
+        server_header=False,
+    )
+    return DrainingServer(config, app, settings.drain_seconds)
 
 
 class DrainingServer(uvicorn.Server):

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     redis_timeout: Seconds = 0.25
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     redis_key_prefix: str = Field(default="app:", max_length=64)
-    cache_ttl: int = Field(default=300, ge=1, le=86_400)
+    cache_ttl: int = Field(default=300, ge=0, le=86_400, description="0 turns the order read cache off.")
     idempotency_ttl: int = Field(default=86_400, ge=60, le=604_800)
 
     # Auth: several keys may be valid at once so they can be rotated without downtime.
