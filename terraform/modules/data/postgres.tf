@@ -72,7 +72,10 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+#trivy:ignore:AVD-AWS-0177 Deletion protection is per environment (db_deletion_protection): on in staging and prod.
 resource "aws_db_instance" "this" {
+  #checkov:skip=CKV_AWS_293:Deletion protection is per environment (db_deletion_protection): on in staging and prod, off in disposable dev.
+  #checkov:skip=CKV_AWS_157:Multi-AZ is per environment (db_multi_az): on in prod; dev and staging trade it for cost.
   identifier     = var.name
   engine         = "postgres"
   engine_version = var.postgres_engine_version

@@ -180,7 +180,7 @@ variable "secret_recovery_window_days" {
 }
 
 variable "api_keys_version" {
-  description = "Bump to replace API_KEYS with one freshly generated key. Day-to-day rotation is `aws secretsmanager put-secret-value` (runbooks/rotate)."
+  description = "Bump to replace API_KEYS with one freshly generated key. Day-to-day rotation is `aws secretsmanager put-secret-value` (terraform/README.md, Secrets)."
   type        = number
   default     = 1
 

@@ -16,7 +16,7 @@ locals {
 
 resource "aws_cloudwatch_metric_alarm" "error_rate" {
   alarm_name          = "${local.name}-5xx-rate"
-  alarm_description   = "5xx responses above ${var.alarm_5xx_rate_percent}% of requests for ${var.alarm_5xx_rate_minutes} min. Runbook: runbooks/high-error-rate.md"
+  alarm_description   = "5xx responses above ${var.alarm_5xx_rate_percent}% of requests for ${var.alarm_5xx_rate_minutes} min. Runbook: runbooks/alerts/high-error-rate.md"
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.alarm_5xx_rate_percent
   evaluation_periods  = var.alarm_5xx_rate_minutes
@@ -69,7 +69,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "p99_latency" {
   alarm_name          = "${local.name}-p99-latency"
-  alarm_description   = "p99 target response time above ${var.alarm_p99_latency_seconds} s for ${var.alarm_p99_latency_minutes} min. Runbook: runbooks/high-latency.md"
+  alarm_description   = "p99 target response time above ${var.alarm_p99_latency_seconds} s for ${var.alarm_p99_latency_minutes} min. Runbook: runbooks/alerts/high-p99-latency.md"
   namespace           = "AWS/ApplicationELB"
   metric_name         = "TargetResponseTime"
   dimensions          = { LoadBalancer = aws_lb.this.arn_suffix }
@@ -88,7 +88,7 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   for_each = local.target_groups
 
   alarm_name          = "${local.name}-unhealthy-hosts-${each.key}"
-  alarm_description   = "A target in the ${each.key} target group failed /health/ready for ${var.alarm_unhealthy_hosts_minutes} min. Runbook: runbooks/unhealthy-targets.md"
+  alarm_description   = "A target in the ${each.key} target group failed /health/ready for ${var.alarm_unhealthy_hosts_minutes} min. Runbook: runbooks/alerts/readiness-failing.md"
   namespace           = "AWS/ApplicationELB"
   metric_name         = "UnHealthyHostCount"
   dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = each.value }

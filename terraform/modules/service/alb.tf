@@ -4,6 +4,8 @@
 
 #trivy:ignore:AVD-AWS-0053 The public entry point of the API: it must be internet-facing.
 resource "aws_lb" "this" {
+  #checkov:skip=CKV2_AWS_76:A WAF web ACL is optional (waf_web_acl_arn) and managed per account; the service is Python, not Log4j.
+  #checkov:skip=CKV2_AWS_28:A WAF web ACL is optional (waf_web_acl_arn) and managed per account.
   #checkov:skip=CKV2_AWS_20:Port 80 exists only to redirect to HTTPS (aws_lb_listener.http).
   name                       = local.name
   load_balancer_type         = "application"

@@ -23,6 +23,7 @@ resource "aws_vpc_security_group_ingress_rule" "alb_https" {
 
 #trivy:ignore:AVD-AWS-0107 Port 80 only answers with a redirect to HTTPS.
 resource "aws_vpc_security_group_ingress_rule" "alb_http" {
+  #checkov:skip=CKV_AWS_260:Port 80 only answers with a 301 to HTTPS (aws_lb_listener.http); no content is served on it.
   security_group_id = aws_security_group.alb.id
   description       = "HTTP from the internet, redirected to HTTPS"
   ip_protocol       = "tcp"
@@ -70,6 +71,7 @@ resource "aws_vpc_security_group_ingress_rule" "app_from_alb" {
 
 # Prometheus (or an OTel collector) attaches this group to scrape /metrics; nothing else reaches 9000.
 resource "aws_security_group" "metrics_scraper" {
+  #checkov:skip=CKV2_AWS_5:Attached by whoever scrapes /metrics (a collector outside this module); unattached it grants nothing.
   name        = "${local.name}-metrics-scraper"
   description = "Attach to a metrics scraper inside the VPC to reach ${local.name} /metrics on port 9000"
   vpc_id      = var.vpc_id
