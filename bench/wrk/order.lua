@@ -1,0 +1,8 @@
+-- POST /v1/orders for the seeded customer, two line items.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = os.getenv("BENCH_API_KEY")
+wrk.body = string.format(
+  '{"customer_id":"%s","items":[{"sku":"A-1","quantity":2,"unit_price_cents":1250},' ..
+  '{"sku":"B-2","quantity":1,"unit_price_cents":499}]}', os.getenv("BENCH_CUSTOMER_ID"))
+dofile(os.getenv("BENCH_WRK_DIR") .. "/report.lua")
