@@ -59,7 +59,15 @@ CMD ["python", "-m", "app", "serve"]
 
 # ---- runtime: the interpreter, the virtualenv and nothing else ----
 FROM base AS runtime
-# CI passes these (see the build workflow); the defaults mark a local build.
+# A fixed numeric identity that owns nothing: every file below belongs to root and is read-only to
+# the service. `--no-log-init` keeps useradd from writing a sparse lastlog entry for a high UID.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --no-log-init --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# Build arguments come after the layers with content: a RUN after an ARG is rebuilt whenever the
+# argument changes, and REVISION changes every commit. CI passes all three; the defaults mark a local build.
 ARG VERSION=dev
 ARG REVISION=local
 ARG CREATED=""
@@ -69,13 +77,6 @@ LABEL org.opencontainers.image.title="orders-api" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="docker.io/library/python:3.12-slim-bookworm"
-# A fixed numeric identity that owns nothing: every file below belongs to root and is read-only to
-# the service. `--no-log-init` keeps useradd from writing a sparse lastlog entry for a high UID.
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid 10001 --no-log-init --no-create-home \
-       --home-dir /nonexistent --shell /usr/sbin/nologin app
-COPY --from=builder /opt/venv /opt/venv
-WORKDIR /app
 # The image listens on every interface; the app's own default is loopback. APP_VERSION and
 # RELEASE_ID feed the build_info metric and logs, so they always name the image that is running.
 ENV HOST=0.0.0.0 \

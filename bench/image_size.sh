@@ -16,7 +16,7 @@ mb() { du -sk "$@" | awk '{kb += $1} END {printf "%6.1f", kb / 1024}'; }
 
 # The builder's steps with the builder's settings: lock files only, then the project, then strip.
 cp pyproject.toml uv.lock .python-version "$work/"
-export UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0 UV_PROJECT_ENVIRONMENT="$work/venv"
+export PYTHONDONTWRITEBYTECODE=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0 UV_PROJECT_ENVIRONMENT="$work/venv"
 "$uv" sync --quiet --project "$work" --frozen --no-dev --no-install-project
 cp -r README.md src "$work/"
 "$uv" sync --quiet --project "$work" --frozen --no-dev --no-editable

@@ -352,6 +352,15 @@ def test_builder_installs_locked_dependencies_before_copying_the_source(stages: 
     )
 
 
+def test_runtime_build_args_come_after_the_content_layers(stages: list[Stage]) -> None:
+    # A RUN or COPY after an ARG is rebuilt when the argument changes, and REVISION changes every commit:
+    # the venv layer would be new (and pushed again) for every build.
+    steps = runtime_stage(stages).instructions
+    first_arg = next((i for i, s in enumerate(steps) if s.keyword == "ARG"), len(steps))
+    late = [f"{s.keyword} (line {s.line})" for s in steps[first_arg:] if s.keyword in {"RUN", "COPY", "ADD"}]
+    assert not late, f"D2: move the runtime stage's ARGs after its RUN/COPY layers; found after them: {late}"
+
+
 def test_builder_compiles_bytecode_and_uses_the_image_python(stages: list[Stage]) -> None:
     env = image_environment(stages, stage(stages, "builder"))
     expected = {"UV_COMPILE_BYTECODE": "1", "UV_LINK_MODE": "copy"}
