@@ -653,6 +653,15 @@ def test_observability_profile_mounts_the_repository_config(services: dict[str, 
     )
 
 
+def test_grafana_data_sources_name_compose_services(services: dict[str, dict[str, Any]]) -> None:
+    config = yaml.safe_load((ROOT / "ops/grafana/provisioning/datasources/datasources.yaml").read_text())
+    for source in config["datasources"]:
+        host = source["url"].split("//")[1].split(":")[0]
+        assert "observability" in services.get(host, {}).get("profiles", []), (
+            f"S4: Grafana data source {source['name']} points at {host}, not an observability-profile service"
+        )
+
+
 def test_prometheus_scrapes_the_compose_app() -> None:
     config = yaml.safe_load((ROOT / "ops/prometheus/prometheus.yml").read_text())
     targets = {
