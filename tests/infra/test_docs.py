@@ -1,0 +1,96 @@
+"""The living documentation stays true: every practice maps to files that exist and to tests that
+exist, every relative link in the docs resolves, and every `make` target the docs name is real."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import ROOT
+
+# The practice catalogue's IDs (source: the project's practice catalogue; see docs/practices.md).
+PRACTICE_IDS = (
+    [f"S{i}" for i in range(1, 8)]
+    + [f"D{i}" for i in range(1, 10)]
+    + [f"C{i}" for i in range(1, 10)]
+    + [f"R{i}" for i in range(1, 6)]
+    + [f"T{i}" for i in range(1, 9)]
+    + [f"M{i}" for i in range(1, 8)]
+    + [f"E{i}" for i in range(1, 5)]
+    + ["B1"]
+    + [f"A{i}" for i in range(1, 11)]
+)
+PRACTICES = ROOT / "docs" / "practices.md"
+_ROW = re.compile(r"^\|\s*([A-Z]\d+)\s*\|(.*)\|\s*$")
+_CODE = re.compile(r"`([^`]+)`")
+_TEST_REF = re.compile(r"^(tests/[\w/]+\.py)::(test_\w+)$")
+_LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "runbooks").rglob("*.md"))]
+
+
+def _rows() -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    for line in PRACTICES.read_text().splitlines():
+        match = _ROW.match(line)
+        if match:
+            rows[match.group(1)] = _CODE.findall(match.group(2))
+    return rows
+
+
+def _defines_test(path: Path, name: str) -> bool:
+    return re.search(rf"^(async )?def {name}\(", path.read_text(), re.M) is not None
+
+
+def test_every_practice_is_mapped() -> None:
+    missing = [pid for pid in PRACTICE_IDS if pid not in _rows()]
+    assert not missing, f"S7: docs/practices.md has no row for {missing}"
+
+
+@pytest.mark.audit
+def test_every_mapped_file_and_test_exists() -> None:
+    problems = []
+    for pid, refs in _rows().items():
+        proofs = [ref for ref in refs if _TEST_REF.match(ref)]
+        if not proofs:
+            problems.append(f"{pid}: names no test (`tests/...py::test_name`)")
+        for ref in refs:
+            test = _TEST_REF.match(ref)
+            if test:
+                path = ROOT / test.group(1)
+                if not path.exists() or not _defines_test(path, test.group(2)):
+                    problems.append(f"{pid}: {ref} does not exist")
+            elif ("/" in ref or "." in ref) and not (ROOT / ref.split("::")[0]).exists():
+                problems.append(f"{pid}: {ref} does not exist")
+    assert not problems, "S7: docs/practices.md is out of date:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_relative_links_resolve(doc: Path) -> None:
+    broken = [
+        target
+        for target in _LINK.findall(doc.read_text())
+        if not target.startswith(("http://", "https://", "mailto:")) and not (doc.parent / target).exists()
+    ]
+    assert not broken, f"{doc.relative_to(ROOT)} links to missing files: {broken}"
+
+
+def test_documented_make_targets_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z-]+):", makefile, re.M))
+    named: set[str] = set()
+    for doc in DOCS:
+        named |= set(re.findall(r"`make ([a-z-]+)", doc.read_text()))
+        named |= set(re.findall(r"^make ([a-z-]+(?: [a-z-]+)*)", doc.read_text(), re.M))
+    flattened = {word for entry in named for word in entry.split()}
+    assert flattened - targets == set(), f"docs name make targets that do not exist: {flattened - targets}"
+    assert "test" in flattened, "the README must say how to run the tests (`make test`)"
+
+
+def test_ci_runs_the_readme_commands() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make lint test" in readme
+    assert "make lint" in ci
+    assert "make test" in ci
