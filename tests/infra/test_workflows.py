@@ -578,6 +578,8 @@ service, command, query = args[0], args[1], opt("--query") or ""
 if (service, command) == ("ecs", "describe-services"):
     if query == "services[0].taskDefinition":
         print(state["running"])
+    elif query == "services[0].[taskDefinition, deploymentController.type]":
+        print(state["running"] + "\t" + state.get("controller", "ECS"))
     elif query == "services[0].deploymentController.type":
         print(state.get("controller", "ECS"))
     else:
@@ -784,3 +786,26 @@ def test_ci_runs_the_same_trivy_as_the_local_checks() -> None:
     assert versions == {f"v{local.group(1)}"}, (
         f"D7: the workflows run Trivy {sorted(versions)}, local checks v{local.group(1)}: use one version"
     )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "controller", "ok"),
+    [
+        ("rolling", "ECS", True),
+        ("rolling", "None", True),
+        ("canary", "CODE_DEPLOY", True),
+        ("blue_green", "ECS", False),
+        ("rolling", "CODE_DEPLOY", False),
+    ],
+)
+def test_deploy_strategy_must_match_the_service(
+    tmp_path: Path, strategy: str, controller: str, ok: bool
+) -> None:
+    state: dict[str, Any] = {"running": ARN.format(7), "controller": controller}
+    run = run_script(tmp_path, "ecs-capture.sh", state, STRATEGY=strategy)
+    assert (run.code == 0) == ok, (
+        f"R1-R3: DEPLOY_STRATEGY={strategy} on a {controller} service: exit {run.code}"
+    )
+    if ok:
+        output = (tmp_path / "output").read_text(encoding="utf-8")
+        assert f"arn={ARN.format(7)}" in output, "R5: the running revision is recorded as the rollback target"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Records the task definition the service runs now (the rollback target) as `arn` in $GITHUB_OUTPUT,
+# and stops the deploy when DEPLOY_STRATEGY does not match the service's deployment controller
+# (rolling needs ECS, blue_green and canary need CODE_DEPLOY: Terraform's deployment_strategy decides).
+# Needs CLUSTER, SERVICE, STRATEGY.
+set -euo pipefail
+
+info=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
+  --query 'services[0].[taskDefinition, deploymentController.type]' --output text)
+read -r arn controller <<<"$info"
+[[ "$controller" == "None" ]] && controller=ECS # services created without a controller use ECS
+expected=CODE_DEPLOY
+[[ "$STRATEGY" == "rolling" ]] && expected=ECS
+if [[ "$controller" != "$expected" ]]; then
+  echo "::error::DEPLOY_STRATEGY=$STRATEGY needs the $expected controller; $CLUSTER/$SERVICE uses $controller." \
+    "Make the variable match Terraform's deployment_strategy."
+  exit 1
+fi
+echo "Running: $arn ($controller)"
+echo "arn=$arn" >>"$GITHUB_OUTPUT"
