@@ -33,7 +33,7 @@ check: sync ## Static infra checks only (Dockerfile, compose, workflows, Terrafo
 	$(RUN) pytest tests/infra
 
 audit: sync ## The anti-pattern checklist (A1-A10) as machine checks
-	$(RUN) pytest tests/infra -m audit
+	$(RUN) pytest tests/infra tests/unit -m audit
 
 run: sync ## Serve the API on :8000 (metrics on :9000) with settings from the environment or .env
 	$(RUN) python -m app serve

@@ -33,6 +33,7 @@ def json_logging() -> Iterator[None]:
     logging.getLogger().handlers.clear()
 
 
+@pytest.mark.audit  # A10: logs are JSON with correlation IDs, not unstructured strings
 @pytest.mark.usefixtures("json_logging")
 def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO")  # in the test body: it binds the sys.stdout that capsys installed
