@@ -362,6 +362,19 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
     cd_options = all_steps[codedeploy]["with"]
     for key in ("codedeploy-appspec", "codedeploy-application", "codedeploy-deployment-group"):
         assert key in cd_options, f"R1/R2: the CodeDeploy step needs {key}"
+    assert cd_options.get("wait-for-service-stability") is False, (
+        "R1/R2: the action's wait ends after the old tasks are gone: wait with codedeploy-wait.sh instead"
+    )
+    traffic, complete = index("Wait until the new revision"), index("Wait for CodeDeploy")
+    assert codedeploy < traffic < smoke < complete < rollback, (
+        "R1/R2: smoke-test after the traffic shift but before CodeDeploy terminates the old tasks"
+    )
+    assert "codedeploy-wait.sh traffic" in all_steps[traffic]["run"], "R1/R2: wait for the traffic shift"
+    assert "codedeploy-wait.sh complete" in all_steps[complete]["run"], "R1/R2: wait for the deployment"
+    for step in ("rolling", "codedeploy", "shifted", "smoke", "complete"):
+        assert f"steps.{step}.outcome == 'failure'" in all_steps[rollback]["if"], (
+            f"R5: roll back when {step} fails"
+        )
     assert "failure()" in str(all_steps[rollback].get("if", "")), "R5: roll back when the deploy fails"
     assert "ecs-rollback.sh" in all_steps[rollback]["run"], (
         "R5: roll back with .github/scripts/ecs-rollback.sh"
@@ -578,6 +591,8 @@ service, command, query = args[0], args[1], opt("--query") or ""
 if (service, command) == ("ecs", "describe-services"):
     if query == "services[0].taskDefinition":
         print(state["running"])
+    elif query == "services[0].taskSets[?status=='PRIMARY'].taskDefinition | [0]":
+        print(state["primary"])
     elif query == "services[0].[taskDefinition, deploymentController.type]":
         print(state["running"] + "\t" + state.get("controller", "ECS"))
     elif query == "services[0].deploymentController.type":
@@ -809,3 +824,23 @@ def test_deploy_strategy_must_match_the_service(
     if ok:
         output = (tmp_path / "output").read_text(encoding="utf-8")
         assert f"arn={ARN.format(7)}" in output, "R5: the running revision is recorded as the rollback target"
+
+
+@pytest.mark.parametrize(
+    ("phase", "status", "primary", "ok"),
+    [
+        ("traffic", "InProgress", ARN.format(8), True),
+        ("traffic", "Stopped", ARN.format(7), False),
+        ("traffic", "Succeeded", ARN.format(8), True),
+        ("complete", "Succeeded", ARN.format(8), True),
+        ("complete", "Failed", ARN.format(7), False),
+    ],
+)
+def test_codedeploy_wait_follows_the_deployment(
+    tmp_path: Path, phase: str, status: str, primary: str, ok: bool
+) -> None:
+    state: dict[str, Any] = {"running": ARN.format(7), "deployment_status": status, "primary": primary}
+    run = run_script(
+        tmp_path, "codedeploy-wait.sh", state, phase, DEPLOYMENT_ID="d-1", TASK_DEFINITION=ARN.format(8)
+    )
+    assert (run.code == 0) == ok, f"R1/R2: codedeploy-wait.sh {phase} with {status}: exit {run.code}"
