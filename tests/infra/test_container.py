@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ COMPOSE_ENV = {
     "GRAFANA_ADMIN_PASSWORD": "not-a-secret",
 }
 PROFILES = ("observability", "dev", "test")
+VENV_BUDGET_MB = 100.0
 
 
 # ---- a small Dockerfile parser: instructions with continuations joined, grouped by stage ----
@@ -371,6 +373,47 @@ def test_builder_compiles_bytecode_and_uses_the_image_python(stages: list[Stage]
     )
     assert env.get("UV_PYTHON", "").startswith(("/usr/local/bin/python3", "python3")), (
         "D1: point UV_PYTHON at the image's"
+    )
+
+
+def test_one_uv_and_one_python_everywhere(stages: list[Stage]) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    uv_pin = project["tool"]["uv"]["required-version"].removeprefix("==")
+    uv_image = next(s.base for s in stages if s.name == "uv")
+    assert uv_image.startswith(f"ghcr.io/astral-sh/uv:{uv_pin}@"), (
+        f"D4: the uv image ({uv_image.split('@')[0]}) must be pyproject.toml's required-version ({uv_pin})"
+    )
+    python = (ROOT / ".python-version").read_text().strip()
+    base = lineage(stages, runtime_stage(stages))[0].base
+    assert base.startswith(f"python:{python}-"), (
+        f"E3: the base image ({base.split('@')[0]}) must be Python {python}"
+    )
+
+
+def test_builder_strips_debug_info_from_extensions(stages: list[Stage]) -> None:
+    steps = stage(stages, "builder").instructions
+    last_sync = max(i for i, s in enumerate(steps) if s.keyword == "RUN" and "uv sync" in s.value)
+    assert any("strip --strip-debug" in s.value for s in steps[last_sync:] if s.keyword == "RUN"), (
+        "D8: strip debug info from the venv's shared objects after the last sync (39 MB of 119 MB)"
+    )
+
+
+def test_runtime_virtualenv_fits_its_size_budget() -> None:
+    # bench/image_size.sh builds the runtime venv as the builder does; the budget leaves ~20% headroom
+    # over today's 80 MB, so a heavy new dependency is a decision, not an accident (docs/container.md).
+    result = subprocess.run(
+        ["bash", str(ROOT / "bench" / "image_size.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert_clean(result, "D8 (bench/image_size.sh)")
+    match = re.search(r"^runtime virtualenv:\s+([\d.]+) MB$", result.stdout, re.MULTILINE)
+    assert match, f"D8: bench/image_size.sh printed no size:\n{result.stdout}"
+    assert float(match[1]) <= VENV_BUDGET_MB, (
+        f"D8: the runtime virtualenv is {match[1]} MB, over its {VENV_BUDGET_MB} MB budget: drop a "
+        "dependency, or raise the budget here and in docs/container.md with the reason"
     )
 
 
