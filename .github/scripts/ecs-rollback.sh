@@ -27,7 +27,7 @@ if [[ -n "${DEPLOYMENT_ID:-}" ]]; then
   done
   if [[ -n "$rollback" && "$rollback" != "None" ]]; then
     echo "Waiting for rollback deployment $rollback"
-    aws deploy wait deployment-successful --deployment-id "$rollback"
+    DEPLOYMENT_ID="$rollback" "$here/codedeploy-wait.sh" complete
     echo "Rolled back by CodeDeploy"
     exit 0
   fi

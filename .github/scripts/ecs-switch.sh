@@ -6,6 +6,7 @@
 set -euo pipefail
 
 target="${1:?usage: ecs-switch.sh <task definition arn>}"
+here=$(dirname "$0")
 [[ "$target" =~ ^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]+:[0-9]+$ ]] ||
   { echo "::error::not a task definition ARN: $target"; exit 1; }
 
@@ -24,7 +25,9 @@ if [[ "$controller" == "CODE_DEPLOY" ]]; then
     --deployment-config-name CodeDeployDefault.ECSAllAtOnce --revision "$revision" \
     --description "switch to ${target##*/}" --query deploymentId --output text)
   echo "CodeDeploy deployment $deployment"
-  aws deploy wait deployment-successful --deployment-id "$deployment"
+  DEPLOYMENT_ID="$deployment" TASK_DEFINITION="$target" "$here/codedeploy-wait.sh" traffic
+  # The next switch (the drill's roll-forward, a later deploy) needs this deployment finished.
+  DEPLOYMENT_ID="$deployment" "$here/codedeploy-wait.sh" complete
 else
   aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$target" >/dev/null
   aws ecs wait services-stable --cluster "$CLUSTER" --services "$SERVICE"

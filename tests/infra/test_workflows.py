@@ -621,7 +621,7 @@ elif (service, command) == ("deploy", "get-deployment"):
     if query.endswith("rollbackDeploymentId"):
         print(state.get("rollback_deployment", "None"))
     else:
-        print(state["deployment_status"])
+        print(state.get("statuses", {}).get(opt("--deployment-id"), state["deployment_status"]))
 elif (service, command) == ("deploy", "stop-deployment"):
     state["deployment_status"] = "Stopped"
     state["rollback_deployment"] = "d-ROLLBACK"
@@ -704,6 +704,7 @@ def test_codedeploy_rollback_stops_the_deployment_with_auto_rollback(tmp_path: P
         "running": ARN.format(9),
         "controller": "CODE_DEPLOY",
         "deployment_status": "InProgress",
+        "statuses": {"d-ROLLBACK": "Succeeded"},
     }
     code, _, calls = run_script(
         tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7), DEPLOYMENT_ID="d-1"
@@ -712,9 +713,7 @@ def test_codedeploy_rollback_stops_the_deployment_with_auto_rollback(tmp_path: P
     assert "deploy stop-deployment --deployment-id d-1 --auto-rollback-enabled" in calls, (
         "R1/R2: stop an in-flight CodeDeploy deployment with --auto-rollback-enabled"
     )
-    assert "deploy wait deployment-successful --deployment-id d-ROLLBACK" in calls, (
-        "R5: wait for the rollback"
-    )
+    assert "deploy get-deployment --deployment-id d-ROLLBACK" in calls, "R5: wait for the rollback"
     assert "create-deployment" not in calls, "R5: CodeDeploy's own rollback is enough"
 
 
