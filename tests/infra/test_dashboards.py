@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,17 @@ import pytest
 import yaml
 
 from tests.infra.conftest import ROOT, run_tool
-from tests.infra.promql import EXTERNAL_METRICS, exported_metrics, metric_names, recording_rules
+from tests.infra.promql import (
+    EXTERNAL_METRICS,
+    dashboard_queries,
+    dashboards,
+    exported_metrics,
+    metric_names,
+    panels,
+    recording_rules,
+)
 
 GRAFANA = ROOT / "ops" / "grafana"
-DASHBOARDS_DIR = GRAFANA / "dashboards"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "datasources.yaml"
 DASHBOARD_PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "dashboards.yaml"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -35,57 +40,10 @@ REQUIRED_DASHBOARDS = {
     "orders-api-business": "M3 (business)",
     "orders-api-slo": "M7 (SLO and error budget)",
 }
-# Grafana's own variables, replaced by a value of the same kind so promtool can parse the query.
-GRAFANA_VARIABLES = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
-VARIABLE = re.compile(r"\$\{?(\w+)\}?")
-LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*\w+\)$")
-
-
-def dashboards() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
-        found[path.name] = json.loads(path.read_text())
-    return found
-
-
-def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every panel, including those nested in rows, except the rows themselves."""
-    flat: list[dict[str, Any]] = []
-    for panel in dashboard["panels"]:
-        if panel["type"] == "row":
-            flat.extend(panel.get("panels", []))
-        else:
-            flat.append(panel)
-    return flat
 
 
 def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    """(where, PromQL) for every panel target and every query variable, Grafana variables replaced."""
-    variables = {item["name"] for item in dashboard.get("templating", {}).get("list", [])}
-
-    def substitute(expr: str, where: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in GRAFANA_VARIABLES:
-                return GRAFANA_VARIABLES[name]
-            assert name in variables, f"M1: {where} uses ${name}, which the dashboard does not define"
-            return ".*"  # every template variable is a regex matcher (`=~"$route"`)
-
-        return VARIABLE.sub(replace, expr)
-
-    found = []
-    for panel in panels(dashboard):
-        for target in panel.get("targets", []):
-            where = f"{dashboard['uid']} / {panel['title']} / {target['refId']}"
-            found.append((where, substitute(target["expr"], where)))
-    for item in dashboard.get("templating", {}).get("list", []):
-        if item.get("type") == "query":
-            where = f"{dashboard['uid']} / variable {item['name']}"
-            text = item["query"]["query"] if isinstance(item["query"], dict) else item["query"]
-            match = LABEL_VALUES.match(text)
-            assert match, f"M1: {where}: use label_values(<selector>, <label>), not {text!r}"
-            found.append((where, substitute(match.group("selector"), where)))
-    return found
+    return dashboard_queries(dashboard)
 
 
 def test_the_four_dashboards_exist_with_unique_ids() -> None:

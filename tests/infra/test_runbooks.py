@@ -27,6 +27,7 @@ from tests.infra.promql import (
     kebab,
     metric_names,
     recording_rules,
+    runbook_queries,
 )
 
 RUNBOOKS = ROOT / "runbooks"
@@ -190,22 +191,14 @@ def test_runbooks_name_real_workflows_scripts_and_alarms() -> None:
 
 def test_runbook_queries_parse_and_read_real_series(tmp_path: Path) -> None:
     known = exported_metrics() | {rule["record"] for rule in recording_rules()}
-    queries = [
-        (path.relative_to(ROOT), match.group("expr"))
-        for path in runbook_files()
-        for match in PROMQL.finditer(path.read_text())
-    ]
+    queries = runbook_queries()
     assert queries, "B1: the runbooks contain no PromQL"
     for where, expr in queries:
         unknown = sorted(
             name for name in metric_names(expr) if name not in known and not EXTERNAL_METRICS.match(name)
         )
         assert not unknown, f"B1: {where} queries {unknown}, which nothing exports or records: {expr}"
-    # `<instance>` placeholders are for the reader; give promtool a value.
-    rules = [
-        {"record": f"runbook:query_{index}", "expr": expr.replace("<instance>", "x")}
-        for index, (_, expr) in enumerate(queries)
-    ]
+    rules = [{"record": f"runbook:query_{index}", "expr": expr} for index, (_, expr) in enumerate(queries)]
     path = tmp_path / "runbook-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "runbooks", "rules": rules}]}))
     result = run_tool("promtool", "check", "rules", str(path))
