@@ -3,7 +3,7 @@
 #
 # ElastiCache has no write-only argument for the AUTH token (AWS provider 5.100), so the token does
 # reach the state (encrypted in the state bucket). It is generated once, pinned by ignore_changes,
-# and kept in its own secret; replace that secret version to rotate (terraform/README.md, "Secrets").
+# kept in its own secret, and replaced when redis_auth_version changes (terraform/README.md, "Secrets").
 
 resource "aws_security_group" "redis" {
   name        = "${var.name}-redis"
@@ -20,11 +20,15 @@ resource "aws_elasticache_subnet_group" "this" {
 }
 
 resource "aws_secretsmanager_secret" "redis_auth" {
-  #checkov:skip=CKV2_AWS_57:Rotated by replacing its version; ElastiCache ROTATE keeps the old token valid meanwhile (terraform/README.md, Secrets).
+  #checkov:skip=CKV2_AWS_57:Rotated by bumping redis_auth_version; ElastiCache ROTATE keeps the old token valid meanwhile (terraform/README.md, Secrets).
   name                    = "${var.secret_prefix}/redis-auth-token"
   description             = "AUTH token of the ${var.name} cache (source of truth for REDIS_URL; not injected)"
   kms_key_id              = aws_kms_key.this.arn
   recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "terraform_data" "redis_auth_version" {
+  input = var.redis_auth_version
 }
 
 resource "aws_secretsmanager_secret_version" "redis_auth" {
@@ -33,8 +37,9 @@ resource "aws_secretsmanager_secret_version" "redis_auth" {
   secret_string = replace("${uuid()}${uuid()}", "-", "")
 
   lifecycle {
-    # uuid() differs on every run: keep the first token until this resource is replaced.
-    ignore_changes = [secret_string]
+    # uuid() differs on every run: keep the token until redis_auth_version changes.
+    ignore_changes       = [secret_string]
+    replace_triggered_by = [terraform_data.redis_auth_version]
   }
 }
 

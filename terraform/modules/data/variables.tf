@@ -166,6 +166,17 @@ variable "cache_snapshot_retention_days" {
   }
 }
 
+variable "redis_auth_version" {
+  description = "Bump to generate a new Redis AUTH token (ElastiCache ROTATE: the old one stays valid meanwhile); REDIS_URL follows."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.redis_auth_version >= 1 && floor(var.redis_auth_version) == var.redis_auth_version
+    error_message = "redis_auth_version must be a positive whole number; only ever increase it."
+  }
+}
+
 # --- Secrets ---
 
 variable "secret_recovery_window_days" {
