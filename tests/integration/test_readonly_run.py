@@ -45,7 +45,17 @@ probe=$1; shift
 for target in $(for p in / {mounts}; do findmnt -n -o TARGET -T "$p"; done | sort -u); do
   mount -o remount,bind,ro "$target"
 done
+# A checkout or venv under /tmp (CI may clone there) would vanish under the tmpfs: keep the old /tmp
+# reachable and bind those paths back, read-only, on top of the new tmpfs.
+stash=/dev/shm/read-only-root  # a mount point only: the bind lives in this namespace
+mkdir -p "$stash"
+mount --bind /tmp "$stash"
 mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp
+for path in {tmp_paths}; do
+  mkdir -p "$path"
+  mount --bind "$stash${{path#/tmp}}" "$path"
+  mount -o remount,bind,ro "$path"
+done
 if touch "$probe" 2>/dev/null; then echo "read-only setup failed: $probe is writable" >&2; exit 97; fi
 touch /tmp/.writable
 exec "$@"
@@ -55,7 +65,11 @@ exec "$@"
 def in_read_only_root(command: list[str], env: dict[str, str]) -> list[str]:
     """The command, run with exactly `env`, in a private mount namespace with a read-only root."""
     python_home = Path(os.path.realpath(LOCAL_VENV / "bin" / "python")).parent
-    script = READ_ONLY_ROOT.format(mounts=" ".join(f"'{p}'" for p in (ROOT, LOCAL_VENV, python_home)))
+    paths = (ROOT, LOCAL_VENV, python_home)
+    under_tmp = [p for p in paths if Path(p).is_relative_to("/tmp")]
+    script = READ_ONLY_ROOT.format(
+        mounts=" ".join(f"'{p}'" for p in paths), tmp_paths=" ".join(f"'{p}'" for p in under_tmp)
+    )
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     return [
         *sudo,
