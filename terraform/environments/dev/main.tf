@@ -39,6 +39,7 @@ module "data" {
   db_multi_az              = false
   db_backup_retention_days = 3
   db_deletion_protection   = false
+  db_performance_insights  = false # db.t4g.micro does not support it
 
   cache_node_type               = "cache.t4g.micro"
   cache_nodes                   = 1

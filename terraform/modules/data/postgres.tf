@@ -73,8 +73,10 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 }
 
 #trivy:ignore:AVD-AWS-0177 Deletion protection is per environment (db_deletion_protection): on in staging and prod.
+#trivy:ignore:AVD-AWS-0133 Performance Insights is per environment (db_performance_insights): off only where the class lacks it.
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_293:Deletion protection is per environment (db_deletion_protection): on in staging and prod, off in disposable dev.
+  #checkov:skip=CKV_AWS_353:Performance Insights is per environment (db_performance_insights): off only where the instance class lacks it (dev).
   #checkov:skip=CKV_AWS_157:Multi-AZ is per environment (db_multi_az): on in prod; dev and staging trade it for cost.
   identifier     = var.name
   engine         = "postgres"
@@ -112,9 +114,9 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
   monitoring_interval                   = 60
   monitoring_role_arn                   = aws_iam_role.rds_monitoring.arn
-  performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.this.arn
-  performance_insights_retention_period = 7
+  performance_insights_enabled          = var.db_performance_insights
+  performance_insights_kms_key_id       = var.db_performance_insights ? aws_kms_key.this.arn : null
+  performance_insights_retention_period = var.db_performance_insights ? 7 : null
 
   depends_on = [aws_iam_role_policy_attachment.rds_monitoring]
 }

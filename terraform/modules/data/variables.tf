@@ -100,6 +100,12 @@ variable "db_deletion_protection" {
   default     = true
 }
 
+variable "db_performance_insights" {
+  description = "Performance Insights (query-level load, 7 days free retention). Off only for classes that lack it, e.g. db.t4g.micro."
+  type        = bool
+  default     = true
+}
+
 variable "db_password_version" {
   description = "Bump to generate a new database password: it is written to RDS and to the DATABASE_URL secret, never to state."
   type        = number

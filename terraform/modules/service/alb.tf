@@ -6,6 +6,7 @@
 resource "aws_lb" "this" {
   #checkov:skip=CKV2_AWS_76:A WAF web ACL is optional (waf_web_acl_arn) and managed per account; the service is Python, not Log4j.
   #checkov:skip=CKV2_AWS_28:A WAF web ACL is optional (waf_web_acl_arn) and managed per account.
+  #checkov:skip=CKV_AWS_91:Access logs are on when alb_access_logs_bucket names a log bucket (account-level, with the ELB delivery policy).
   #checkov:skip=CKV2_AWS_20:Port 80 exists only to redirect to HTTPS (aws_lb_listener.http).
   name                       = local.name
   load_balancer_type         = "application"
@@ -16,10 +17,13 @@ resource "aws_lb" "this" {
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
 
-  access_logs {
-    bucket  = var.alb_access_logs_bucket
-    prefix  = local.name
-    enabled = var.alb_access_logs_bucket != ""
+  dynamic "access_logs" {
+    for_each = var.alb_access_logs_bucket != "" ? [1] : []
+    content {
+      bucket  = var.alb_access_logs_bucket
+      prefix  = local.name
+      enabled = true
+    }
   }
 }
 
