@@ -87,7 +87,7 @@ def slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-def test_every_alert_has_its_runbook() -> None:
+def test_every_alert_has_a_runbook() -> None:
     for name, path in alerts_by_name().items():
         expected = f"runbooks/alerts/{kebab(name)}.md"
         assert path == expected, f"B1: {name}'s runbook_url must point at {expected}, not {path}"
