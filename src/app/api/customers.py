@@ -21,7 +21,7 @@ Customers = Annotated[CustomerService, Depends(dependencies.customers)]
     status_code=201,
     response_model=CustomerOut,
     dependencies=[Depends(dependencies.require_json)],
-    responses=problem_responses(401, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 409, 413, 415, 422, 503),
 )
 async def sign_up(body: CustomerIn, service: Customers, response: Response) -> CustomerOut:
     customer = await service.sign_up(email=body.email, name=body.name, beta_group=body.beta_group)

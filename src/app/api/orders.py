@@ -46,7 +46,7 @@ def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -
     status_code=201,
     response_model=None,
     dependencies=[Depends(dependencies.require_json)],
-    responses=_ORDER_CREATED | problem_responses(401, 413, 415, 422, 503),
+    responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, 503),
 )
 async def place_order(body: OrderIn, service: Orders, idempotency_key: IdempotencyKey = None) -> Response:
     items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]
