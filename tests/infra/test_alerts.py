@@ -147,6 +147,12 @@ def test_no_alert_fires_on_a_single_evaluation() -> None:
 
 @pytest.mark.audit
 def test_error_alerts_use_rates_with_a_traffic_guard() -> None:
+    guards = {
+        int(value) for rule in alert_rules() for value in re.findall(r"\* 60 >= (\d+)", str(rule["expr"]))
+    }
+    assert len(guards) == 1, (
+        f"A7: the alerts use different traffic guards {sorted(guards)}: one floor for all"
+    )
     for rule in alert_rules():
         expr = str(rule["expr"])
         names = metric_names(expr)
