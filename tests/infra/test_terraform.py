@@ -3,9 +3,10 @@
 Two kinds of check:
 - static ones read the HCL (python-hcl2 from .tools) and always run;
 - the Terraform ones copy terraform/ to a temporary directory, install the AWS provider from a local
-  filesystem mirror (TF_PLUGIN_MIRROR, default /opt/tf-plugins) and run `terraform init -backend=false`,
-  `validate` and `test` (mock_provider tests in each root's and module's tests/ folder) for every
-  root and module. Without terraform >= 1.11 or the mirror they skip with a loud "NOT VERIFIED" line:
+  filesystem mirror (TF_PLUGIN_MIRROR, default /opt/tf-plugins; "registry" downloads it instead) and
+  run `terraform init -backend=false`, `validate` and `test` (mock_provider tests in each tests/
+  folder) for every root and module. Without terraform >= 1.11 or the mirror they skip with a loud
+  "NOT VERIFIED" line:
   the only skip in this file.
 """
 
@@ -438,9 +439,12 @@ class Workspace:
             check=False,
         )
 
-    def init_validate_test(self, directory: str) -> None:
+    def init(self, directory: str) -> None:
         steps = self.results.setdefault(directory, {})
         steps["init"] = self.run(directory, "init", "-backend=false", "-input=false", "-no-color")
+
+    def validate_and_test(self, directory: str) -> None:
+        steps = self.results[directory]
         if steps["init"].returncode == 0:
             steps["validate"] = self.run(directory, "validate", "-no-color")
             steps["test"] = self.run(directory, "test", "-no-color")
@@ -449,13 +453,25 @@ class Workspace:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     terraform = _terraform_or_skip()
-    if not (MIRROR / AWS_PROVIDER).is_dir():
+    base = tmp_path_factory.mktemp("terraform")
+    if str(MIRROR) == "registry":
+        # CI with network access: download from the registry once, into a shared plugin cache.
+        (base / "plugin-cache").mkdir()
+        installation = f'plugin_cache_dir = "{base / "plugin-cache"}"\n'
+    elif (MIRROR / AWS_PROVIDER).is_dir():
+        installation = (
+            "provider_installation {\n"
+            f'  filesystem_mirror {{\n    path    = "{MIRROR}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
+            f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
+            "}\n"
+        )
+    else:
         reason = (
-            f"NOT VERIFIED: terraform provider mirror missing: {MIRROR}/{AWS_PROVIDER} (TF_PLUGIN_MIRROR)"
+            f"NOT VERIFIED: terraform provider mirror missing: {MIRROR}/{AWS_PROVIDER} "
+            "(set TF_PLUGIN_MIRROR to a mirror, or to 'registry' to download)"
         )
         print(reason, file=sys.__stderr__)
         pytest.skip(reason)
-    base = tmp_path_factory.mktemp("terraform")
     shutil.copytree(
         TERRAFORM,
         base / "terraform",
@@ -464,13 +480,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         ),
     )
     cli_config = base / "terraform.rc"
-    cli_config.write_text(
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path    = "{MIRROR}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
-        f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
-        "}\n",
-        encoding="utf-8",
-    )
+    cli_config.write_text(installation, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("TF_", "CHECKPOINT_"))}
     env |= {
         "TF_CLI_CONFIG_FILE": str(cli_config),
@@ -479,9 +489,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         "CHECKPOINT_DISABLE": "1",
     }
     space = Workspace(terraform, base / "terraform", env)
-    # Two at a time: `terraform test` is CPU-bound (the provider plugin), and CI runners have 2 cores.
+    # Init one directory at a time (a shared plugin cache is not safe for concurrent installs), then
+    # validate and test two at a time: `terraform test` is CPU-bound, and CI runners have 2 cores.
+    for directory in DIRECTORIES:
+        space.init(directory)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(space.init_validate_test, DIRECTORIES))
+        list(pool.map(space.validate_and_test, DIRECTORIES))
     return space
 
 

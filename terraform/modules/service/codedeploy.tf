@@ -91,7 +91,7 @@ resource "aws_codedeploy_deployment_group" "this" {
   blue_green_deployment_config {
     deployment_ready_option {
       action_on_timeout    = var.blue_green_approval_wait_minutes > 0 ? "STOP_DEPLOYMENT" : "CONTINUE_DEPLOYMENT"
-      wait_time_in_minutes = var.blue_green_approval_wait_minutes > 0 ? var.blue_green_approval_wait_minutes : null
+      wait_time_in_minutes = var.blue_green_approval_wait_minutes # 0 with CONTINUE_DEPLOYMENT
     }
 
     terminate_blue_instances_on_deployment_success {
