@@ -54,5 +54,8 @@ link actionlint actionlint
 link check-jsonschema check-jsonschema
 link docker-compose docker-compose
 link yamllint yamllint
-ln -sf "$PWD/.tools/venvs/hcl2/bin/python" .tools/bin/hcl2-python
+# A wrapper, not a symlink: Python finds its virtualenv from the path it was started by.
+rm -f .tools/bin/hcl2-python
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$PWD/.tools/venvs/hcl2/bin/python" >.tools/bin/hcl2-python
+chmod +x .tools/bin/hcl2-python
 echo "tools ready in .tools/bin"

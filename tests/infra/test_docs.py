@@ -27,7 +27,11 @@ _ROW = re.compile(r"^\|\s*([A-Z]\d+)\s*\|(.*)\|\s*$")
 _CODE = re.compile(r"`([^`]+)`")
 _TEST_REF = re.compile(r"^(tests/[\w/]+\.py)::(test_\w+)$")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "runbooks").rglob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").rglob("*.md")),
+    *sorted((ROOT / "runbooks").rglob("*.md")),
+]
 
 
 def _rows() -> dict[str, list[str]]:

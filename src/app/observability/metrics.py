@@ -49,6 +49,14 @@ ORDERS_PLACED = Counter("orders_placed", "Orders placed.", ["checkout_flow"])
 ORDERS_VALUE = Counter("orders_value_cents", "Value of the orders placed, in cents.", ["checkout_flow"])
 BUILD_INFO = Gauge("build_info", "Always 1; labels carry the build.", ["version", "commit"])
 
+# Create every known label set at zero, so `rate()` sees the first increment and dashboards show 0,
+# not "no data", before anything has happened.
+for _kind in ("timeout", "connection", "other"):
+    REDIS_ERRORS.labels(kind=_kind)
+for _flow in ("legacy", "new"):
+    ORDERS_PLACED.labels(checkout_flow=_flow)
+    ORDERS_VALUE.labels(checkout_flow=_flow)
+
 
 class _PoolCollector(Collector):
     """Reads the pool's occupancy at scrape time: nothing is counted on the request path."""
