@@ -6,8 +6,7 @@ Two kinds of check:
   filesystem mirror (TF_PLUGIN_MIRROR, default /opt/tf-plugins; "registry" downloads it instead) and
   run `terraform init -backend=false`, `validate` and `test` (mock_provider tests in each tests/
   folder) for every root and module. Without terraform >= 1.11 or the mirror they skip with a loud
-  "NOT VERIFIED" line:
-  the only skip in this file.
+  "NOT VERIFIED" line, the only skip in this file.
 """
 
 from __future__ import annotations
@@ -197,6 +196,17 @@ def test_every_root_tags_every_resource_through_default_tags(hcl: dict[str, dict
             assert blocks(hcl, directory, "locals").get("environment") == env, (
                 f"T4: {directory} must tag its resources Environment = {env}"
             )
+
+
+def test_no_resource_overrides_the_default_tags(hcl: dict[str, dict[str, Any]]) -> None:
+    for directory in DIRECTORIES:
+        for address, body in resources(hcl, directory).items():
+            tags = body.get("tags")
+            if isinstance(tags, dict):
+                overridden = REQUIRED_TAGS & set(tags)
+                assert not overridden, (
+                    f"T4: {directory} {address} overrides the default tags {sorted(overridden)}"
+                )
 
 
 def test_modules_are_provider_agnostic(hcl: dict[str, dict[str, Any]]) -> None:

@@ -161,6 +161,10 @@ run "task_is_hardened" {
     error_message = "D6: /tmp must be a writable task volume (Fargate has no tmpfs)."
   }
   assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].command == ["python", "-m", "app", "serve"]
+    error_message = "The service serves; migrations run as a one-off task (python -m app migrate), never at start-up."
+  }
+  assert {
     condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].user == "10001:10001"
     error_message = "D5: the container must run as 10001:10001."
   }
