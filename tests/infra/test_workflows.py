@@ -614,6 +614,8 @@ elif (service, command) == ("ecs", "describe-tasks"):
         print(json.dumps({"tasks": [task]}))
 elif (service, command) == ("ecs", "list-task-definitions"):
     print("\t".join(sorted(state["images"], key=lambda arn: -int(arn.rsplit(":", 1)[1]))))
+elif (service, command) == ("ecs", "describe-task-definition") and query.endswith("taskDefinitionArn"):
+    print(state.get("latest", state["running"]))  # the family's newest ACTIVE revision
 elif (service, command) == ("ecs", "describe-task-definition"):
     image = state["images"][opt("--task-definition")]
     print(json.dumps({"taskDefinition": {"containerDefinitions": [{"name": "app", "image": image}]}}))
@@ -815,7 +817,7 @@ def test_ci_runs_the_same_trivy_as_the_local_checks() -> None:
 def test_deploy_strategy_must_match_the_service(
     tmp_path: Path, strategy: str, controller: str, ok: bool
 ) -> None:
-    state: dict[str, Any] = {"running": ARN.format(7), "controller": controller}
+    state: dict[str, Any] = {"running": ARN.format(7), "latest": ARN.format(9), "controller": controller}
     run = run_script(tmp_path, "ecs-capture.sh", state, STRATEGY=strategy)
     assert (run.code == 0) == ok, (
         f"R1-R3: DEPLOY_STRATEGY={strategy} on a {controller} service: exit {run.code}"
@@ -823,6 +825,10 @@ def test_deploy_strategy_must_match_the_service(
     if ok:
         output = (tmp_path / "output").read_text(encoding="utf-8")
         assert f"arn={ARN.format(7)}" in output, "R5: the running revision is recorded as the rollback target"
+        assert f"base={ARN.format(9)}" in output, (
+            "E4: the new image is rendered into the family's newest revision, so Terraform's settings ship"
+        )
+        assert "describe-task-definition --task-definition orders-api-staging --query" in run.calls
 
 
 @pytest.mark.parametrize(
