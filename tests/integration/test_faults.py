@@ -331,6 +331,7 @@ async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_and_recovers
                 *(timed("burst", client.get(f"/v1/customers/{customer_id}")) for _ in range(20))
             )
             live = await timed("live", client.get("/health/live"))
+            ready = await timed("ready", client.get("/health/ready"))
             await transaction.rollback()
         finally:
             await locker.close()
@@ -345,6 +346,10 @@ async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_and_recovers
         assert pool_timeout * 0.9 <= call.elapsed < pool_timeout + 1.0, f"waited {call.elapsed:.2f} s"
     assert live.status == 200
     assert live.elapsed < 0.2
+    # A full pool is busy, not down: readiness stays 200, so a load spike does not take every task
+    # out of the load balancer at once.
+    assert ready.status == 200, "readiness failed because the pool was busy"
+    assert ready.elapsed < HEALTH_TIMEOUT
     assert [r.status_code for r in after] == [200] * 10, "the service did not recover after the burst"
     assert timeouts == len(burst), "db_client_connections_timeouts_total must count each pool timeout"
 
