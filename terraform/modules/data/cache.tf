@@ -68,5 +68,7 @@ resource "aws_elasticache_replication_group" "this" {
 
   auto_minor_version_upgrade = true
   snapshot_retention_limit   = var.cache_snapshot_retention_days
-  apply_immediately          = false
+  # AUTH token rotation (ROTATE) must apply immediately; other changes here are reviewed plans anyway,
+  # and ElastiCache scales nodes online.
+  apply_immediately = true
 }

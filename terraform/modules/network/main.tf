@@ -5,7 +5,7 @@
 
 locals {
   zones = { for index, zone in var.availability_zones : zone => index }
-  # /20 VPC -> /24 subnets: public 0-2, private 4-6 (wider tasks tier could use /22), database 8-10.
+  # Four more prefix bits per subnet (a /20 VPC gives /24s): public 0-2, private 4-6, database 8-10.
   public_cidrs   = { for zone, index in local.zones : zone => cidrsubnet(var.cidr_block, 4, index) }
   private_cidrs  = { for zone, index in local.zones : zone => cidrsubnet(var.cidr_block, 4, index + 4) }
   database_cidrs = { for zone, index in local.zones : zone => cidrsubnet(var.cidr_block, 4, index + 8) }

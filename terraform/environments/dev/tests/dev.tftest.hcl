@@ -50,3 +50,11 @@ run "dev_rejects_latest_image" {
   }
   expect_failures = [var.image_tag]
 }
+
+run "dev_rejects_the_placeholder_certificate" {
+  command = plan
+  variables {
+    certificate_arn = "arn:aws:acm:eu-west-1:000000000000:certificate/CHANGE-ME"
+  }
+  expect_failures = [var.certificate_arn]
+}
