@@ -354,6 +354,46 @@ async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_and_recovers
     assert timeouts == len(burst), "db_client_connections_timeouts_total must count each pool timeout"
 
 
+async def test_a_stuck_query_is_cancelled_at_the_statement_timeout(
+    start_server: StartServer, database_url: str
+) -> None:
+    statement_timeout = 0.5
+    server = await asyncio.to_thread(start_server, DB_STATEMENT_TIMEOUT=str(statement_timeout))
+    async with api(server.url) as client:
+        customer_id = await new_customer(client)
+        locker = await asyncpg.connect(database_url)
+        try:
+            transaction = locker.transaction()
+            await transaction.start()
+            await locker.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+            stuck = await timed("stuck", client.get(f"/v1/customers/{customer_id}"))
+            await transaction.rollback()
+        finally:
+            await locker.close()
+        after = await client.get(f"/v1/customers/{customer_id}")
+
+    assert stuck.response is not None
+    assert_problem(stuck.response, 503)
+    assert statement_timeout * 0.9 <= stuck.elapsed < statement_timeout + SLACK, f"took {stuck.elapsed:.2f} s"
+    assert after.status_code == 200, "the cancelled query's connection did not go back to work"
+
+
+async def test_the_service_starts_without_postgres_and_becomes_ready_when_it_comes(
+    start_server: StartServer,
+) -> None:
+    async with postgres_stopped():
+        server = await asyncio.to_thread(start_server)  # live at once: nothing waits for Postgres
+        async with api(server.url) as client:
+            ready = await client.get("/health/ready")
+            order = await client.get(f"/v1/orders/{uuid.uuid4()}")
+    async with api(server.url) as client:
+        await wait_for(lambda: _ready(client), within=RECOVERY_BOUND)  # fails the test if it takes longer
+        assert (await client.get(f"/v1/orders/{uuid.uuid4()}")).status_code == 404
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "fail"
+    assert_problem(order, 503)
+
+
 DB_PASSWORD = "pg-secret-5b7e0c1d9a"  # local Postgres trusts loopback, so any password connects
 # Redis here has no password set, and Redis 6+ then accepts any password: the client authenticates with it.
 REDIS_PASSWORD = "redis-secret-3f6a8e2c4b"
