@@ -42,8 +42,8 @@ locals {
 
     readonlyRootFilesystem = true
     # Fargate has no tmpfs: an unnamed task volume is an ephemeral bind mount on the task's own
-    # storage, gone with the task. The image declares VOLUME /tmp, so ECS seeds the mount with the
-    # image's /tmp (mode 1777) and user 10001 can write; the root filesystem stays read-only.
+    # storage, gone with the task. It is root-owned unless the image declares VOLUME /tmp: then ECS
+    # seeds it with the image's /tmp (mode 1777) and user 10001 can write. Root stays read-only.
     mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
 
     linuxParameters = {
