@@ -90,6 +90,9 @@ EXPOSE 8000 9000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/health/live' % os.environ['PORT'], timeout=2)"]
 STOPSIGNAL SIGTERM
+# The one writable path. Declaring it makes ECS Fargate create its /tmp bind mount with the image's
+# permissions (1777) instead of root-owned 0755, which user 10001 could not write.
+VOLUME ["/tmp"]
 USER 10001:10001
 # Exec form: the server is PID 1 (or tini's child under `init: true`) and receives SIGTERM itself.
 CMD ["python", "-m", "app", "serve"]

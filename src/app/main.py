@@ -46,6 +46,11 @@ def create_app(settings: Settings, tracer_provider: TracerProvider | None = None
             cache_seconds=settings.health_cache_seconds,
         )
         lag_watcher = asyncio.create_task(metrics.watch_event_loop_lag())
+        # Open the first connection before taking traffic, so the first probe and the first request
+        # do not pay for it. Best effort: an unreachable database is readiness's to report.
+        with suppress(Exception):
+            async with asyncio.timeout(settings.db_connect_timeout):
+                await db.ping()
         app.state.health.mark_ready()
         try:
             yield

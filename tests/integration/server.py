@@ -89,6 +89,15 @@ class ServerProcess:
             time.sleep(0.1)
         raise RuntimeError(f"server did not become live in {self.startup_timeout} s:\n{self.output()}")
 
+    def wait_until_ready(self, timeout: float = 10.0) -> httpx.Response:
+        """Poll readiness until it answers 200 (or the deadline passes); returns the last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = httpx.get(self.url + "/health/ready", timeout=5)
+            if response.status_code == 200 or time.monotonic() > deadline:
+                return response
+            time.sleep(0.2)
+
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; returns the exit code."""
         assert self.process is not None

@@ -108,7 +108,7 @@ def test_image_command_serves_and_stops_cleanly_on_a_read_only_root(
             assert httpx.get(server.url + "/health/live", timeout=5).status_code == 200, (
                 "D6: live on a read-only root"
             )
-            ready = httpx.get(server.url + "/health/ready", timeout=5)
+            ready = server.wait_until_ready()
             assert ready.status_code == 200, (
                 f"D6: ready on a read-only root: {ready.status_code} {ready.text}"
             )
