@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -81,7 +81,13 @@ class Database:
         except (OSError, TimeoutError) as error:
             raise DatabaseUnavailableError("database did not answer in time") from error
         finally:
-            await conn.close()
+            # Releasing rolls back, and on a connection that Postgres cut mid-operation that rollback
+            # can fail (asyncpg: "another operation is in progress"). That failure used to replace the
+            # request's outcome with a 500 (the Postgres outage fault test found it). The outcome stands:
+            # the result was already read or committed, or the request's own error is on its way. The
+            # connection is back in the pool regardless, which discards it when its reset fails too.
+            with suppress(exc.DBAPIError, OSError, TimeoutError):
+                await conn.close()
 
     async def ping(self) -> None:
         """Raises when Postgres cannot be reached: for the readiness probe only.
