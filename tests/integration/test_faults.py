@@ -1,5 +1,6 @@
-"""Faults under traffic, against the real server process: Postgres stops, Redis stops, Redis hangs, the
-pool runs dry, and no secret leaks whatever fails. Each promise is listed in docs/reliability.md.
+"""Faults under traffic, against the real server process: Postgres stops (or is absent at start-up),
+Redis stops, Redis hangs, the pool runs dry, a query gets stuck, and no secret leaks whatever fails.
+Each promise is listed in docs/reliability.md next to the test that proves it.
 
 These tests stop and start the machine's real Postgres and Redis (scripts/services.sh). Every fault
 undoes itself in a `finally`, and `_services_come_back` runs `scripts/services.sh ensure` after every
@@ -16,12 +17,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from app.store.database import Database
 from tests.conftest import API_KEY, OLD_API_KEY
+from tests.integration.conftest import ClientFactory
 from tests.integration.faults import (
     PROBLEM_JSON,
     api,
@@ -108,7 +112,11 @@ class Traffic:
 
         self._tasks.append(asyncio.create_task(loop()))
 
-    async def stop(self) -> None:
+    async def __aenter__(self) -> Traffic:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        """Traffic stops with the block, even when the test fails inside it."""
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
@@ -135,33 +143,34 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         cached = (await new_order(client, customer_id)).json()
         assert (await client.get(f"/v1/orders/{cached['id']}")).status_code == 200  # now in Redis
 
-        traffic = Traffic()
-        for name in ("write-1", "write-2"):
-            traffic.add(name, lambda key: new_order(client, customer_id, key))
-        traffic.add("read", lambda _: client.get(f"/v1/customers/{customer_id}"))
-        traffic.add("cached-read", lambda _: client.get(f"/v1/orders/{cached['id']}"))
-        traffic.add("ready", lambda _: client.get("/health/ready"), pause=0.1)
-        await asyncio.sleep(0.5)
+        async with Traffic() as traffic:
+            for name in ("write-1", "write-2"):
+                traffic.add(name, lambda key: new_order(client, customer_id, key))
+            traffic.add("read", lambda _: client.get(f"/v1/customers/{customer_id}"))
+            traffic.add("cached-read", lambda _: client.get(f"/v1/orders/{cached['id']}"))
+            traffic.add("ready", lambda _: client.get("/health/ready"), pause=0.1)
+            await asyncio.sleep(0.5)
 
-        async with postgres_stopped():
-            stopped_at = time.monotonic()
-            await asyncio.sleep(2.0)  # traffic keeps flowing against a dead database
-        restarted_at = time.monotonic()
+            async with postgres_stopped():
+                stopped_at = time.monotonic()
+                await asyncio.sleep(2.0)  # traffic keeps flowing against a dead database
+            restarted_at = time.monotonic()
 
-        async def serving_again() -> bool:
-            writes = [c for c in traffic.of("write-1", restarted_at) if c.status == 201]
-            ready = [c for c in traffic.of("ready", restarted_at) if c.status == 200]
-            return bool(writes and ready)
+            async def serving_again() -> bool:
+                writes = [c for c in traffic.of("write-1", restarted_at) if c.status == 201]
+                ready = [c for c in traffic.of("ready", restarted_at) if c.status == 200]
+                return bool(writes and ready)
 
-        recovered_at = await wait_for(serving_again, within=15)
-        await asyncio.sleep(0.3)
-        await traffic.stop()
+            recovered_at = await wait_for(serving_again, within=15)
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(0.2)  # the last responses are sent just before their connection is released
+        leaked = await metric(server.metrics_url, "db_client_connections_usage", state="used")
 
         # Fail fast and well: 503 problem+json with Retry-After, never a 500, never a hang.
         writes = traffic.of("write-1") + traffic.of("write-2")
         reads = traffic.of("read")
-        assert {c.status for c in writes} <= {201, 503}, sorted({str(c.status) for c in writes})
-        assert {c.status for c in reads} <= {200, 503}, sorted({str(c.status) for c in reads})
+        assert {c.status for c in writes} <= {201, 503}, _errors(server)
+        assert {c.status for c in reads} <= {200, 503}, _errors(server)
         for call in writes + reads:
             if call.status == 503:
                 assert call.response is not None
@@ -181,6 +190,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         assert noticed - stopped_at < NOTICE_BOUND, f"readiness noticed after {noticed - stopped_at:.2f} s"
         assert max(c.elapsed for c in ready) < HEALTH_TIMEOUT + SLACK, "readiness outlived its own timeout"
         assert recovered_at - restarted_at < RECOVERY_BOUND, "no recovery without a restart"
+        assert leaked == 0, f"{leaked} pool connections stayed checked out after the outage"
 
         # Every 201 is in the database; every 503'd write, retried with its key, lands exactly once.
         acknowledged = {
@@ -194,6 +204,30 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
     lost = {key: order_id for key, order_id in acknowledged.items() if stored[key] != [order_id]}
     assert not lost, f"acknowledged orders missing from the database: {lost}"
     assert all(len(stored[key]) == 1 for key in refused), "a retry after the outage placed a duplicate"
+
+
+async def test_a_connection_cut_mid_operation_does_not_fail_the_request(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the outage test hits now and then, made certain: releasing the connection fails."""
+    client = await make_client()
+    customer_id = await new_customer(client)
+    database: Database = client.app.state.customers.db  # type: ignore[attr-defined]
+    dialect = database.engine.sync_engine.dialect
+    rollback = dialect.do_rollback
+
+    def cut_once(dbapi_connection: Any) -> None:
+        monkeypatch.setattr(dialect, "do_rollback", rollback)
+        raise dialect.loaded_dbapi.InternalError(
+            "cannot switch to state 15; another operation is in progress"
+        )
+
+    monkeypatch.setattr(dialect, "do_rollback", cut_once)
+    response = await client.get(f"/v1/customers/{customer_id}")
+    assert response.status_code == 200, response.text  # the row was read: the answer stands
+    assert dialect.do_rollback is rollback, "the release did not fail: the test proved nothing"
+    assert (await client.get(f"/v1/customers/{customer_id}")).status_code == 200
+    assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_redis_outage_degrades_to_warn_with_no_5xx(
@@ -469,6 +503,12 @@ async def test_no_secret_leaks_whatever_fails(start_server: StartServer, databas
         for r in responses
         if r.status_code >= 400 and not r.url.path.startswith("/health")
     )
+
+
+def _errors(server: ServerProcess) -> str:
+    """The server's error log lines, with their tracebacks: the message of a failed assertion."""
+    lines = server.output().splitlines()
+    return "\n".join(line for line in lines if '"level":"error"' in line) or "no error logged"
 
 
 def _event(line: str) -> str | None:
