@@ -38,7 +38,13 @@ def _config() -> schemathesis.Config:
         {
             # The valid key is passed with each call (explicit auth): the `ignored_auth` check then
             # replays the request without a key and with a wrong one, and expects a 401.
-            "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "with-security-parameters": False},
+            # No example database: nothing written into the working tree, every run explores afresh.
+            "generation": {
+                "mode": "all",
+                "max-examples": MAX_EXAMPLES,
+                "with-security-parameters": False,
+                "database": "none",
+            },
             "request-timeout": 10,
             # Invalid input may also be refused for its size (MAX_BODY_BYTES) before it is validated.
             "checks": {
