@@ -487,6 +487,7 @@ async def test_no_secret_leaks_whatever_fails(start_server: StartServer, databas
     assert {"database unavailable", "redis unavailable, serving without cache"} <= events, (
         "the failures this test drives did not happen"
     )
+    assert "SpanKind.SERVER" in output, "no span reached the output: their attributes went unchecked"
     for name, secret in {
         "database password": DB_PASSWORD,
         "Redis password": REDIS_PASSWORD,
