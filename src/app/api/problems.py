@@ -102,7 +102,30 @@ async def _unexpected(_: Request, error: Exception) -> Response:
     return problem(500, "an unexpected error occurred; quote the request_id when reporting it")
 
 
+def _document_problems_as_problem_json(app: FastAPI) -> None:
+    """Error bodies go under `application/problem+json` in the OpenAPI document, the type they are sent as.
+
+    FastAPI files a response model under the route's own media type, so the document advertised JSON
+    errors that never come and an empty problem+json schema: clients generated from it, and the
+    fuzzer's schema check, could not see the error shape.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for path in build().get("paths", {}).values():
+                for operation in path.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if PROBLEM_JSON in content and "application/json" in content:
+                            content[PROBLEM_JSON] = content.pop("application/json")
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problems_as_problem_json(app)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(NotFoundError, _not_found)
