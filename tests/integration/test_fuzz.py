@@ -102,6 +102,17 @@ def fuzz_customer(fuzz_server: ServerProcess) -> str:
     return customer_id
 
 
+def test_errors_are_documented_as_problem_json_only() -> None:
+    """So that generated clients, and the fuzzer's schema check, see the real error shape."""
+    for path, operations in OPENAPI["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if code.startswith(("4", "5")) and not path.startswith("/health"):
+                    assert response["content"] == {
+                        PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }, f"{method.upper()} {path} {code}"
+
+
 @schema.parametrize()
 def test_every_operation_survives_generated_input(
     case: Case[Any], fuzz_server: ServerProcess, fuzz_customer: str
