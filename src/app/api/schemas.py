@@ -17,7 +17,12 @@ from pydantic import (
     StringConstraints,
 )
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No control characters: Postgres text cannot hold NUL (the fuzzer found a NUL in a name became a 500),
+# and a name has no use for newlines or terminal escapes.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
