@@ -219,3 +219,29 @@ def test_an_undecodable_body_is_a_documented_400_problem(fuzz_server: ServerProc
     )
     _problem(response, 400)
     assert "400" in OPENAPI["paths"]["/v1/customers"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("nul\\u0000byte", 422),
+        ("new\\nline", 422),
+        ("esc\\u001b[2J", 422),
+        ("lone \\ud83d", 422),
+        ("ok \\ud83d\\udce4", 201),
+    ],
+    ids=["nul", "newline", "escape", "lone-surrogate", "emoji"],
+)
+def test_a_name_that_postgres_cannot_store_is_422_not_500(
+    fuzz_server: ServerProcess, name: str, status: int
+) -> None:
+    """JSON escapes sent as they are, so the server, not the client library, decodes them."""
+    body = f'{{"email": "n-{uuid.uuid4().hex[:12]}@example.com", "name": "{name}"}}'.encode()
+    response = httpx.post(
+        f"{fuzz_server.url}/v1/customers",
+        content=body,
+        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
+    )
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert "#/body/name" in {error.pointer for error in _problem(response, 422).errors or []}
