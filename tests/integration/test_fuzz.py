@@ -36,13 +36,13 @@ def fuzz_server(database_url: str, redis_prefix: str) -> Iterator[ServerProcess]
 def _config() -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
-            # The valid key is passed with each call (explicit auth): the `ignored_auth` check then
-            # replays the request without a key and with a wrong one, and expects a 401.
-            # No example database: nothing written into the working tree, every run explores afresh.
             "generation": {
-                "mode": "all",
+                "mode": "all",  # valid and invalid requests
                 "max-examples": MAX_EXAMPLES,
+                # No generated keys: the valid one goes with each call (explicit auth), and the
+                # `ignored_auth` check replays the request without a key and with a wrong one.
                 "with-security-parameters": False,
+                # No example database: nothing is written into the working tree.
                 "database": "none",
             },
             "request-timeout": 10,
