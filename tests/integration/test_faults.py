@@ -41,6 +41,8 @@ from tests.integration.faults import (
 )
 from tests.integration.server import ServerProcess, server_env
 
+pytestmark = pytest.mark.faults  # `pytest -m faults` runs them alone; `-m "not faults"` skips them
+
 StartServer = Callable[..., ServerProcess]
 
 # The server's defaults (src/app/settings.py), which these tests hold it to.
