@@ -104,12 +104,14 @@ variable "db_performance_insights" {
   description = "Performance Insights (query-level load, 7 days free retention). Off only for classes that lack it, e.g. db.t4g.micro."
   type        = bool
   default     = true
+  nullable    = false # null from the stack module means this default
 }
 
 variable "db_password_version" {
   description = "Bump to generate a new database password: it is written to RDS and to the DATABASE_URL secret, never to state."
   type        = number
   default     = 1
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.db_password_version >= 1 && floor(var.db_password_version) == var.db_password_version
@@ -176,6 +178,7 @@ variable "redis_auth_version" {
   description = "Bump to generate a new Redis AUTH token (ElastiCache ROTATE: the old one stays valid meanwhile); REDIS_URL follows."
   type        = number
   default     = 1
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.redis_auth_version >= 1 && floor(var.redis_auth_version) == var.redis_auth_version
@@ -200,6 +203,7 @@ variable "api_keys_version" {
   description = "Bump to replace API_KEYS with one freshly generated key. Day-to-day rotation is `aws secretsmanager put-secret-value` (terraform/README.md, Secrets)."
   type        = number
   default     = 1
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.api_keys_version >= 1 && floor(var.api_keys_version) == var.api_keys_version

@@ -300,6 +300,7 @@ variable "test_listener_cidrs" {
   description = "Extra CIDRs allowed to reach the test listener (e.g. a smoke-test runner's egress). The VPC always may."
   type        = list(string)
   default     = []
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = alltrue([for cidr in var.test_listener_cidrs : can(cidrhost(cidr, 0)) && cidr != "0.0.0.0/0"])
@@ -435,6 +436,7 @@ variable "canary_type" {
   description = "canary strategy only: TimeBasedCanary (canary_percentage, then the rest) or TimeBasedLinear (canary_percentage more every interval)."
   type        = string
   default     = "TimeBasedCanary"
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = contains(["TimeBasedCanary", "TimeBasedLinear"], var.canary_type)
@@ -446,6 +448,7 @@ variable "canary_percentage" {
   description = "Share of traffic on the new version in the first step (canary) or added each step (linear)."
   type        = number
   default     = 5
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.canary_percentage >= 1 && var.canary_percentage <= 99 && floor(var.canary_percentage) == var.canary_percentage
@@ -457,6 +460,7 @@ variable "canary_interval_minutes" {
   description = "Minutes between traffic steps; the alarms watch each step. At least the longest alarm window, so a bad canary trips before the next step."
   type        = number
   default     = 10
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.canary_interval_minutes >= 1 && var.canary_interval_minutes <= 2880
@@ -468,6 +472,7 @@ variable "blue_green_approval_wait_minutes" {
   description = "0: switch traffic as soon as the new task set is healthy. >0: wait this long for `aws deploy continue-deployment` (after a smoke test on the test listener), else stop and roll back."
   type        = number
   default     = 0
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.blue_green_approval_wait_minutes >= 0 && var.blue_green_approval_wait_minutes <= 2880
@@ -479,6 +484,7 @@ variable "blue_termination_wait_minutes" {
   description = "Minutes the old task set stays running after the switch: the window for an instant switch-back (aws deploy stop-deployment --auto-rollback-enabled)."
   type        = number
   default     = 30
+  nullable    = false # null from the stack module means this default
 
   validation {
     condition     = var.blue_termination_wait_minutes >= 5 && var.blue_termination_wait_minutes <= 2880
