@@ -30,7 +30,8 @@ from tests.infra.conftest import ROOT, assert_clean, run_tool, tool_path
 TERRAFORM = ROOT / "terraform"
 ENVIRONMENTS = ("dev", "staging", "prod")
 ROOTS = ("bootstrap", *(f"environments/{env}" for env in ENVIRONMENTS))
-MODULES = ("modules/network", "modules/data", "modules/service")
+MODULES = ("modules/network", "modules/data", "modules/service", "modules/stack")
+STACK_PARTS = ("network", "data", "service")
 DIRECTORIES = ROOTS + MODULES
 MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
@@ -242,6 +243,7 @@ def test_variables_are_typed_described_and_outputs_described(hcl: dict[str, dict
             "db_instance_class",
         },
         "modules/network": {"cidr_block", "availability_zones"},
+        "modules/stack": {"image_tag", "certificate_arn", "availability_zones"},
     }
     for directory, names in validated.items():
         variables = blocks(hcl, directory, "variable")
@@ -315,24 +317,47 @@ def test_shutdown_budget_is_one_consistent_budget(hcl: dict[str, dict[str, Any]]
 
 @pytest.mark.audit
 def test_a8_each_environment_has_its_own_configuration(hcl: dict[str, dict[str, Any]]) -> None:
-    services: dict[str, dict[str, Any]] = {}
+    stack_parts = blocks(hcl, "modules/stack", "module")
+    assert set(stack_parts) == set(STACK_PARTS), f"E3: modules/stack must wire {STACK_PARTS} together"
+    assert all(stack_parts[name]["source"] == f"../{name}" for name in STACK_PARTS), (
+        "E3: modules/stack must call the shared modules, not its own copies"
+    )
+    stacks: dict[str, dict[str, Any]] = {}
     for env in ENVIRONMENTS:
         modules = blocks(hcl, f"environments/{env}", "module")
-        assert {"network", "data", "service"} <= set(modules), f"E3: {env} must use the shared modules"
-        assert all(body["source"].startswith("../../modules/") for body in modules.values()), (
-            f"E3: {env} must call the shared modules, not its own copies"
+        assert set(modules) == {"stack"}, (
+            f"E3: {env} must call modules/stack once, not the parts directly: {sorted(modules)}"
         )
-        services[env] = modules["service"]
-        assert services[env]["deployment_strategy"] in {"rolling", "blue_green", "canary"}, (
-            f"R1-R3: {env} must choose rolling, blue_green or canary"
+        stacks[env] = modules["stack"]
+        assert stacks[env]["source"] == "../../modules/stack", f"E3: {env} must call the shared stack module"
+        assert stacks[env]["deployment_strategy"] in {"rolling", "blue_green", "canary"}, (
+            f"R1-R3: {env} must choose rolling, blue_green or canary in its main.tf"
         )
     sizing = ("cpu", "memory", "desired_count", "min_capacity", "max_capacity")
-    assert [services["dev"][key] for key in sizing] != [services["prod"][key] for key in sizing], (
+    assert [stacks["dev"][key] for key in sizing] != [stacks["prod"][key] for key in sizing], (
         "A8: dev and prod must be sized separately"
     )
-    prod_data = blocks(hcl, "environments/prod", "module")["data"]
-    assert prod_data["db_multi_az"] is True, "A8: prod runs Postgres Multi-AZ"
-    assert prod_data["cache_nodes"] >= 2, "A8: prod runs Redis with a failover replica"
+    assert stacks["prod"]["db_multi_az"] is True, "A8: prod runs Postgres Multi-AZ"
+    assert stacks["prod"]["cache_nodes"] >= 2, "A8: prod runs Redis with a failover replica"
+    cidrs = {env: stacks[env]["cidr_block"] for env in ENVIRONMENTS}
+    assert len(set(cidrs.values())) == len(cidrs), f"A8: every environment needs its own VPC range: {cidrs}"
+
+
+def test_roots_move_their_old_module_state_into_the_stack(hcl: dict[str, dict[str, Any]]) -> None:
+    """The roots called network/data/service directly before modules/stack; without these moved
+    blocks an existing environment would plan to destroy and recreate its database and service."""
+    for env in ENVIRONMENTS:
+        moves = {
+            block["from"]: block["to"]
+            for path, content in hcl.items()
+            if str(Path(path).parent) == f"environments/{env}"
+            for block in content.get("moved", [])
+        }
+        for name in STACK_PARTS:
+            assert moves.get(f"${{module.{name}}}") == f"${{module.stack.module.{name}}}", (
+                f"T3: environments/{env} must keep `moved {{ from = module.{name}, "
+                f"to = module.stack.module.{name} }}` (existing state), got {moves}"
+            )
 
 
 @pytest.mark.audit

@@ -1,39 +1,23 @@
-# prod: a thin root. Everything environment-specific is in the locals below (A8); the modules are
-# shared with the other environments (E3: same image, same settings keys, same backing services).
+# prod: one call of the shared stack (modules/stack: network, data, service) with this
+# environment's values, all of them here (A8). Backend in versions.tf, tags in providers.tf.
 
 locals {
   environment = "prod"
-  name        = "orders-api-${local.environment}"
-
-  default_tags = {
-    Environment = local.environment
-    ManagedBy   = "terraform"
-    Service     = "orders-api"
-    Repository  = var.repository
-  }
 }
 
-data "aws_ecr_repository" "orders_api" {
-  name = "orders-api" # created by terraform/bootstrap
-}
+module "stack" {
+  source = "../../modules/stack"
 
-module "network" {
-  source = "../../modules/network"
+  environment     = local.environment
+  region          = var.region
+  image_tag       = var.image_tag
+  certificate_arn = var.certificate_arn
+  alarm_actions   = var.alarm_actions
 
-  name                     = local.name
   cidr_block               = "10.30.0.0/20"
   availability_zones       = ["${var.region}a", "${var.region}b", "${var.region}c"]
   single_nat_gateway       = false
   flow_logs_retention_days = 365
-}
-
-module "data" {
-  source = "../../modules/data"
-
-  name                = local.name
-  secret_prefix       = "orders-api/${local.environment}"
-  vpc_id              = module.network.vpc_id
-  database_subnet_ids = module.network.database_subnet_ids
 
   db_instance_class        = "db.m7g.large"
   db_multi_az              = true
@@ -45,32 +29,12 @@ module "data" {
   cache_snapshot_retention_days = 7
 
   secret_recovery_window_days = 30
-}
 
-module "service" {
-  source = "../../modules/service"
-
-  environment        = local.environment
-  region             = var.region
-  vpc_id             = module.network.vpc_id
-  vpc_cidr_block     = module.network.vpc_cidr_block
-  public_subnet_ids  = module.network.public_subnet_ids
-  private_subnet_ids = module.network.private_subnet_ids
-
-  postgres_security_group_id = module.data.postgres_security_group_id
-  postgres_port              = module.data.postgres_port
-  redis_security_group_id    = module.data.redis_security_group_id
-  redis_port                 = module.data.redis_port
-  kms_key_arn                = module.data.kms_key_arn
-  secret_arns                = module.data.secret_arns
-
-  ecr_repository_arn = data.aws_ecr_repository.orders_api.arn
-  image              = "${data.aws_ecr_repository.orders_api.repository_url}:${var.image_tag}"
-  cpu                = 1024
-  memory             = 2048
-  desired_count      = 3
-  min_capacity       = 3
-  max_capacity       = 12
+  cpu           = 1024
+  memory        = 2048
+  desired_count = 3
+  min_capacity  = 3
+  max_capacity  = 12
 
   app_environment = {
     LOG_LEVEL       = "INFO"
@@ -79,10 +43,8 @@ module "service" {
     DB_MAX_OVERFLOW = "5"
   }
 
-  certificate_arn         = var.certificate_arn
   alb_deletion_protection = true
   log_retention_days      = 90
-  alarm_actions           = var.alarm_actions
 
   deployment_strategy = "canary"
 }

@@ -1,3 +1,12 @@
+locals {
+  default_tags = {
+    Environment = local.environment
+    ManagedBy   = "terraform"
+    Service     = "orders-api"
+    Repository  = var.repository
+  }
+}
+
 provider "aws" {
   region = var.region
 

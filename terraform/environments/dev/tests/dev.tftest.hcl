@@ -1,4 +1,5 @@
-# The dev root under a mocked AWS provider: names, tags, strategy and sizing of this environment.
+# The dev root under a mocked AWS provider: what is specific to dev (tags, strategy, sizes). What
+# every environment shares is tested once in modules/stack/tests; the state key in test_terraform.py.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -15,46 +16,18 @@ run "dev_root" {
 
   assert {
     condition     = output.default_tags == { Environment = "dev", ManagedBy = "terraform", Service = "orders-api", Repository = "example-org/orders-api" }
-    error_message = "T4: every resource must carry Environment, ManagedBy = terraform, Service and Repository (provider default_tags)."
+    error_message = "T4: every resource must carry Environment = dev, ManagedBy = terraform, Service and Repository (provider default_tags)."
   }
   assert {
-    condition     = output.cluster_name == "orders-api-dev" && output.service_name == "orders-api" && output.task_definition_family == "orders-api-dev" && output.container_name == "app"
-    error_message = "Deploy names: the workflows and runbooks rely on docs/architecture.md."
+    condition     = output.stack.cluster_name == "orders-api-dev" && output.stack.codedeploy_application_name == null
+    error_message = "Deploy names: the dev cluster (and CodeDeploy application) are orders-api-dev."
   }
   assert {
-    condition     = output.deployment_strategy == "rolling" && output.deployment_controller == "ECS"
+    condition     = output.stack.deployment_strategy == "rolling" && output.stack.deployment_controller == "ECS"
     error_message = "A8: dev deploys with the rolling strategy."
   }
   assert {
-    condition     = output.codedeploy_application_name == null && output.codedeploy_deployment_group_name == null
-    error_message = "Deploy names: CodeDeploy application and group are orders-api-<env> exactly when the strategy uses CodeDeploy."
+    condition     = output.stack.db_multi_az == false && output.stack.cache_automatic_failover == false && output.stack.nat_gateway_count == 1
+    error_message = "A8: dev runs Postgres Multi-AZ = false, Redis automatic failover = false and 1 NAT gateway(s)."
   }
-  assert {
-    condition     = jsondecode(output.migration_network_configuration).awsvpcConfiguration.assignPublicIp == "DISABLED"
-    error_message = "The migration task runs in the private subnets without a public IP."
-  }
-  assert {
-    condition     = module.data.db_multi_az == false && module.data.cache_automatic_failover == false
-    error_message = "A8: dev runs Postgres Multi-AZ = false and Redis automatic failover = false."
-  }
-  assert {
-    condition     = module.network.nat_gateway_count == 1
-    error_message = "A8: dev runs 1 NAT gateway(s)."
-  }
-}
-
-run "dev_rejects_latest_image" {
-  command = plan
-  variables {
-    image_tag = "latest"
-  }
-  expect_failures = [var.image_tag]
-}
-
-run "dev_rejects_the_placeholder_certificate" {
-  command = plan
-  variables {
-    certificate_arn = "arn:aws:acm:eu-west-1:000000000000:certificate/CHANGE-ME"
-  }
-  expect_failures = [var.certificate_arn]
 }
