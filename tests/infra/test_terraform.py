@@ -343,23 +343,6 @@ def test_a8_each_environment_has_its_own_configuration(hcl: dict[str, dict[str, 
     assert len(set(cidrs.values())) == len(cidrs), f"A8: every environment needs its own VPC range: {cidrs}"
 
 
-def test_roots_move_their_old_module_state_into_the_stack(hcl: dict[str, dict[str, Any]]) -> None:
-    """The roots called network/data/service directly before modules/stack; without these moved
-    blocks an existing environment would plan to destroy and recreate its database and service."""
-    for env in ENVIRONMENTS:
-        moves = {
-            block["from"]: block["to"]
-            for path, content in hcl.items()
-            if str(Path(path).parent) == f"environments/{env}"
-            for block in content.get("moved", [])
-        }
-        for name in STACK_PARTS:
-            assert moves.get(f"${{module.{name}}}") == f"${{module.stack.module.{name}}}", (
-                f"T3: environments/{env} must keep `moved {{ from = module.{name}, "
-                f"to = module.stack.module.{name} }}` (existing state), got {moves}"
-            )
-
-
 @pytest.mark.audit
 def test_a9_every_strategy_rolls_back_automatically(hcl: dict[str, dict[str, Any]]) -> None:
     found = resources(hcl, "modules/service")
