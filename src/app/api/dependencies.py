@@ -9,12 +9,13 @@ from app.domain.customers import CustomerService
 from app.domain.orders import OrderService
 
 
-def customers(request: Request) -> CustomerService:
+# async on purpose: FastAPI runs a plain `def` dependency in its threadpool, a thread hop per request.
+async def customers(request: Request) -> CustomerService:
     service: CustomerService = request.app.state.customers
     return service
 
 
-def orders(request: Request) -> OrderService:
+async def orders(request: Request) -> OrderService:
     service: OrderService = request.app.state.orders
     return service
 

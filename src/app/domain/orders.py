@@ -90,8 +90,7 @@ class OrderService:
             cached = await self.cache.get(cache_key)
             if cached is not None:
                 return cached
-        async with self.db.connect() as conn:
-            row = await order_rows.get_order(conn, order_id)
+        row = await order_rows.get_order(self.db, order_id)
         if row is None:
             raise NotFoundError("order not found")
         document = _document(row)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
+import asyncpg
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -23,8 +25,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        # Validates a connection on checkout, so the pool heals by itself after Postgres restarts.
-        pool_pre_ping=True,
+        # No pre-ping: asyncpg's costs BEGIN, `;` and ROLLBACK on every checkout, three round trips per
+        # request. A connection Postgres dropped fails its statement instead; SQLAlchemy then discards
+        # every pooled connection made before the failure, so one request answers 503 and the pool heals
+        # (tests/integration/test_faults.py).
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "timeout": settings.db_connect_timeout,
@@ -54,8 +59,9 @@ class Database:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (autobegin; rolled back on release)."""
+        """A connection for single-statement reads: autocommit, so no BEGIN and ROLLBACK round trips."""
         async with self._connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager
@@ -88,6 +94,26 @@ class Database:
             # connection is back in the pool regardless, which discards it when its reset fails too.
             with suppress(exc.DBAPIError, OSError, TimeoutError):
                 await conn.close()
+
+    async def fetchrow(self, query: str, *args: object) -> Mapping[str, Any] | None:
+        """A hot-path read straight on the pooled asyncpg connection.
+
+        SQLAlchemy's async execution layer costs most of a primary-key read here (greenlet hops,
+        result processing: bench/README.md); such a read needs none of it. The connection still comes
+        from, and goes back to, the one pool, with its limits, metrics and error mapping.
+        """
+        async with self._connect() as conn:
+            driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+            try:
+                record: Mapping[str, Any] | None = await driver.fetchrow(query, *args)
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as error:
+                await conn.invalidate()  # never hand a broken connection to the next caller
+                raise DatabaseUnavailableError("database connection lost") from error
+            except asyncpg.PostgresError as error:
+                if (error.sqlstate or "").startswith(("08", "57")):  # connection failure, cancelled
+                    raise DatabaseUnavailableError("database did not answer in time") from error
+                raise
+            return record
 
     async def ping(self) -> None:
         """Raises when Postgres cannot be reached: for the readiness probe only.

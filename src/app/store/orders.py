@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.store.database import Database
 from app.store.tables import orders
 
 
@@ -24,8 +25,12 @@ async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> dict[st
     return dict(row) if row else None
 
 
-async def get_order(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await conn.execute(select(orders).where(orders.c.id == order_id))).mappings().first()
+# The hot read, in plain SQL for the driver (Database.fetchrow); the columns are the table's.
+_ORDER_BY_ID = f"SELECT {', '.join(orders.c.keys())} FROM orders WHERE id = $1"  # noqa: S608
+
+
+async def get_order(db: Database, order_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await db.fetchrow(_ORDER_BY_ID, order_id)
     return dict(row) if row else None
 
 
