@@ -22,7 +22,7 @@ from app.__main__ import load_settings
 from app.main import as_served, create_app
 from app.observability.logging import configure_logging
 from app.observability.metrics import serve_metrics
-from app.observability.tracing import create_tracer_provider
+from app.observability.tracing import create_tracer_provider, sampling_from_env
 from app.server import create_server
 
 
@@ -49,7 +49,7 @@ def main(mode: str) -> None:
     provider = create_tracer_provider(settings) if telemetry else None
     if provider is not None:
         provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
-    app = create_app(settings, provider)
+    app = create_app(settings, provider, sampling_from_env()[1])
     app.add_api_route("/bench/hello", hello)
     if telemetry and settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)

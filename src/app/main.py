@@ -27,7 +27,14 @@ from app.store.cache import Cache, create_redis
 from app.store.database import Database, create_engine
 
 
-def create_app(settings: Settings, tracer_provider: TracerProvider | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    tracer_provider: TracerProvider | None = None,
+    head_sampler: tracing.HeadSampler | None = None,
+) -> FastAPI:
+    """The app. With a tracer provider, `head_sampler` picks the traced requests (default: all)."""
+    sampler = head_sampler or tracing.HeadSampler(1.0)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(create_engine(settings), settings.db_pool_size + settings.db_max_overflow)
@@ -78,7 +85,7 @@ def create_app(settings: Settings, tracer_provider: TracerProvider | None = None
             "logs": False,  # errors are logged once, by our handlers, with secrets masked
             "operation_spans": False,  # one server span per request: measured cheapest
             "auto_configure": False,
-            "exclude": lambda scope: scope["path"].startswith("/health"),
+            "exclude": sampler.excluded,  # unsampled requests skip telemetry entirely
         },
     )
     app.state.settings = settings

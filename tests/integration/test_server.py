@@ -56,6 +56,15 @@ def test_logs_are_json_lines_with_request_and_trace_ids(server: ServerProcess) -
     assert {"timestamp", "level", "logger", "duration_ms", "span_id"} <= line.keys()
 
 
+def test_an_untraced_request_still_logs_the_callers_trace_id(server: ServerProcess) -> None:
+    trace_id = uuid.uuid4().hex
+    headers = {"X-Request-ID": "req-untraced", "traceparent": f"00-{trace_id}-b7ad6b7169203331-00"}
+    assert httpx.get(f"{server.url}/no/such/route", headers=headers).status_code == 404
+    time.sleep(0.2)
+    access = [line for line in _lines(server.output()) if line.get("request_id") == "req-untraced"]
+    assert [line["trace_id"] for line in access] == [trace_id]  # not sampled, yet joinable upstream
+
+
 def test_a_hostile_request_id_is_replaced_not_echoed(server: ServerProcess) -> None:
     huge = "A" * 10_000
     response = httpx.get(f"{server.url}/health/live", headers={"X-Request-ID": huge})

@@ -18,7 +18,7 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from app.observability.context import request_id
+from app.observability.context import inbound_trace_id, request_id
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|dsn|credential", re.I)
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s/]+@", re.I)
@@ -33,7 +33,7 @@ def add_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
         event.setdefault("trace_id", format(context.trace_id, "032x"))
         event.setdefault("span_id", format(context.span_id, "016x"))
     else:
-        event.setdefault("trace_id", None)
+        event.setdefault("trace_id", inbound_trace_id.get())
         event.setdefault("span_id", None)
     return event
 

@@ -18,11 +18,12 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
-from app.observability.context import request_id
+from app.observability.context import inbound_trace_id, request_id
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _MAX_LOGGED_PATH = 256
 
 access_log = structlog.get_logger("app.access")
@@ -37,8 +38,9 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _request_id(scope)
+        rid, caller_trace_id = _read_ids(scope)
         token = request_id.set(rid)
+        trace_token = inbound_trace_id.set(caller_trace_id)
         rid_header = (REQUEST_ID_HEADER, rid.encode())
         try:
             if scope["path"].startswith(self.excluded_prefixes):
@@ -46,6 +48,7 @@ class ObservabilityMiddleware:
             else:
                 await self._observed(scope, receive, send, rid, rid_header)
         finally:
+            inbound_trace_id.reset(trace_token)
             request_id.reset(token)
 
     async def _observed(
@@ -92,7 +95,7 @@ class ObservabilityMiddleware:
                 path=scope["path"][:_MAX_LOGGED_PATH],
                 status=status,
                 duration_ms=round(elapsed * 1000, 3),
-                trace_id=trace_id,
+                trace_id=trace_id or inbound_trace_id.get(),
             )
 
 
@@ -107,14 +110,18 @@ def route_template(scope: Scope) -> str:
     return str(template) if template else metrics.UNMATCHED_ROUTE
 
 
-def _request_id(scope: Scope) -> str:
+def _read_ids(scope: Scope) -> tuple[str, str | None]:
+    """The request ID (the caller's if it is safe, else a new one) and the caller's trace ID, in one
+    pass over the headers."""
+    rid: str | None = None
+    trace_id: str | None = None
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
-        if name == REQUEST_ID_HEADER:
-            if _SAFE_REQUEST_ID.fullmatch(value):
-                return value.decode()
-            break
-    return uuid.uuid4().hex
+        if name == REQUEST_ID_HEADER and rid is None:
+            rid = value.decode() if _SAFE_REQUEST_ID.fullmatch(value) else ""
+        elif name == b"traceparent" and (match := _TRACEPARENT.fullmatch(value)):
+            trace_id = match.group(1).decode()
+    return rid or uuid.uuid4().hex, trace_id
 
 
 def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
