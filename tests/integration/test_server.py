@@ -87,6 +87,15 @@ def test_metrics_live_on_their_own_port_with_route_templates(server: ServerProce
     assert httpx.get(f"{server.url}/metrics").status_code == 404  # never on the public listener
 
 
+def test_latency_buckets_carry_exemplars_for_openmetrics_scrapers(server: ServerProcess) -> None:
+    trace_id = uuid.uuid4().hex
+    headers = {"X-API-Key": API_KEY, "traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
+    httpx.get(f"{server.url}/v1/customers/{uuid.uuid4()}", headers=headers)
+    openmetrics = httpx.get(server.metrics_url, headers={"Accept": "application/openmetrics-text"}).text
+    assert f'# {{trace_id="{trace_id}"}}' in openmetrics  # a slow bucket links to its trace
+    assert "trace_id" not in httpx.get(server.metrics_url).text  # the classic format has no exemplars
+
+
 def test_no_secret_reaches_a_log_line_or_a_body(server: ServerProcess) -> None:
     httpx.get(f"{server.url}/v1/customers/{uuid.uuid4()}", headers={"X-API-Key": "wrong-" + API_KEY})
     health = httpx.get(f"{server.url}/health")
