@@ -96,9 +96,7 @@ def wrk(script: str, path: str, env: dict[str, str]) -> dict[str, float]:
 
 
 def measure(mode: str, scenario: str, script: str, path: str, env: dict[str, str]) -> Result:
-    wrk(
-        "get.lua" if script == "get.lua" else script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}
-    )  # warm
+    wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]})  # warm
     run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]})
     result = Result(
         mode, scenario, run["requests"] / run["seconds"], run["p50_ms"], run["p99_ms"], int(run["errors"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+# Paths no telemetry touches (no metrics, span or access line): health probes poll constantly.
+UNOBSERVED_PATHS = ("/health",)
+
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The caller's W3C trace ID, for the log lines of a request that is not traced here (not sampled).
 inbound_trace_id: ContextVar[str | None] = ContextVar("inbound_trace_id", default=None)

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
-from app.observability.context import inbound_trace_id, request_id
+from app.observability.context import UNOBSERVED_PATHS, inbound_trace_id, request_id
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
@@ -30,7 +30,7 @@ access_log = structlog.get_logger("app.access")
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, excluded_prefixes: tuple[str, ...] = ("/health",)) -> None:
+    def __init__(self, app: ASGIApp, *, excluded_prefixes: tuple[str, ...] = UNOBSERVED_PATHS) -> None:
         self.app = app
         self.excluded_prefixes = excluded_prefixes
 

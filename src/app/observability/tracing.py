@@ -31,10 +31,10 @@ from opentelemetry.util.types import Attributes
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.observability.context import UNOBSERVED_PATHS
 from app.settings import Settings
 
 DEFAULT_SAMPLE_RATIO = 0.1
-EXCLUDED_PATHS = ("/health",)
 _FIXED_RATIOS = {
     "always_on": 1.0,
     "parentbased_always_on": 1.0,
@@ -56,7 +56,7 @@ class HeadSampler:
     respect_parent: bool = True
 
     def excluded(self, scope: MutableMapping[str, Any]) -> bool:
-        if str(scope["path"]).startswith(EXCLUDED_PATHS):
+        if str(scope["path"]).startswith(UNOBSERVED_PATHS):
             return True
         if self.respect_parent:
             sampled = sampled_flag(scope)

@@ -110,7 +110,7 @@ class Database:
                 await conn.invalidate()  # never hand a broken connection to the next caller
                 raise DatabaseUnavailableError("database connection lost") from error
             except asyncpg.PostgresError as error:
-                if (error.sqlstate or "").startswith(("08", "57")):  # connection failure, cancelled
+                if _unavailable_sqlstate(error.sqlstate):
                     raise DatabaseUnavailableError("database did not answer in time") from error
                 raise
             return record
@@ -136,6 +136,10 @@ def _is_unavailable(error: exc.DBAPIError) -> bool:
     """Errors that mean "the database is not there right now", as opposed to a bad query."""
     if isinstance(error, exc.OperationalError | exc.InterfaceError):
         return True
-    # asyncpg reports admin shutdown and query cancellation (statement timeout) by SQLSTATE.
-    sqlstate = getattr(error.orig, "sqlstate", None) or ""
-    return sqlstate.startswith(("08", "57"))
+    return _unavailable_sqlstate(getattr(error.orig, "sqlstate", None))
+
+
+def _unavailable_sqlstate(sqlstate: str | None) -> bool:
+    """SQLSTATE classes 08 (connection exception) and 57 (operator intervention: admin shutdown,
+    query cancelled by the statement timeout)."""
+    return (sqlstate or "").startswith(("08", "57"))
