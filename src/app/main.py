@@ -33,7 +33,6 @@ def create_app(
     head_sampler: tracing.HeadSampler | None = None,
 ) -> FastAPI:
     """The app. With a tracer provider, `head_sampler` picks the traced requests (default: all)."""
-    sampler = head_sampler or tracing.HeadSampler(1.0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +40,7 @@ def create_app(
         redis = create_redis(settings)
         cache = Cache(redis, settings.redis_key_prefix)
         if tracer_provider is not None:
-            tracing.instrument_clients(tracer_provider, db.engine, redis)
+            tracing.instrument_clients(tracer_provider, db, redis)
         flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
         app.state.customers = CustomerService(db)
         app.state.orders = OrderService(
@@ -78,17 +77,13 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if settings.show_docs else None,
         lifespan=lifespan,
-        telemetry={
-            "tracing": tracer_provider is not None,
-            "tracer_provider": tracer_provider,
-            "metrics": False,  # RED metrics come from ObservabilityMiddleware (Prometheus)
-            "logs": False,  # errors are logged once, by our handlers, with secrets masked
-            "operation_spans": False,  # one server span per request: measured cheapest
-            "auto_configure": False,
-            "exclude": sampler.excluded,  # unsampled requests skip telemetry entirely
-        },
+        # FastAPI's built-in telemetry stays off: ObservabilityMiddleware makes the server span after
+        # its own sampling decision, the RED metrics and the access line, in one pass (ADR 0005).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.settings = settings
+    app.state.tracer = tracer_provider.get_tracer("app") if tracer_provider is not None else None
+    app.state.head_sampler = head_sampler or tracing.HeadSampler(1.0)
     app.state.api_keys = tuple(key.get_secret_value().encode() for key in settings.api_keys)
     metrics.set_build_info(settings.app_version, settings.release_id)
 
@@ -114,4 +109,4 @@ def create_app(
 
 def as_served(app: FastAPI) -> ASGIApp:
     """The app as uvicorn serves it: observability wraps everything, FastAPI's own 500s included."""
-    return ObservabilityMiddleware(app)
+    return ObservabilityMiddleware(app, tracer=app.state.tracer, sampler=app.state.head_sampler)

@@ -1,8 +1,6 @@
-"""Head sampling: the decision FastAPI's telemetry `exclude` hook takes before any span exists."""
+"""Head sampling: the decision ObservabilityMiddleware takes before any span exists."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.sampling import Decision
@@ -10,34 +8,21 @@ from opentelemetry.trace import SpanKind
 
 from app.observability.tracing import HeadSampler, sampling_from_env
 
-SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-NOT_SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
-
-
-def _scope(path: str = "/v1/orders", traceparent: bytes | None = None) -> dict[str, Any]:
-    headers = [(b"traceparent", traceparent)] if traceparent else []
-    return {"type": "http", "path": path, "headers": headers}
-
-
-def test_health_is_never_traced() -> None:
-    assert HeadSampler(1.0).excluded(_scope("/health/ready"))
-
 
 def test_a_callers_decision_stands() -> None:
-    sampler = HeadSampler(0.0)
-    assert not sampler.excluded(_scope(traceparent=SAMPLED))
-    assert HeadSampler(1.0).excluded(_scope(traceparent=NOT_SAMPLED))
+    assert HeadSampler(0.0).sampled(parent_sampled=True)
+    assert not HeadSampler(1.0).sampled(parent_sampled=False)
+
+
+def test_a_non_parent_based_sampler_ignores_the_caller() -> None:
+    assert HeadSampler(1.0, respect_parent=False).sampled(parent_sampled=False)
+    assert not HeadSampler(0.0, respect_parent=False).sampled(parent_sampled=True)
 
 
 def test_roots_are_traced_at_the_ratio() -> None:
     sampler = HeadSampler(0.1)
-    traced = sum(not sampler.excluded(_scope()) for _ in range(20_000))
+    traced = sum(sampler.sampled(None) for _ in range(20_000))
     assert 1_500 < traced < 2_500  # 10 % of 20,000, with a wide margin
-
-
-def test_a_malformed_traceparent_counts_as_none() -> None:
-    assert not HeadSampler(1.0).excluded(_scope(traceparent=b"00-garbage-01"))
-    assert HeadSampler(0.0).excluded(_scope(traceparent=b"00-garbage-01"))
 
 
 @pytest.mark.parametrize(
@@ -69,4 +54,4 @@ def test_an_unknown_sampler_is_left_to_the_sdk(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "jaeger_remote")
     sdk_sampler, head = sampling_from_env()
     assert sdk_sampler is None
-    assert not head.excluded(_scope())
+    assert head.sampled(None)

@@ -8,6 +8,7 @@ other stdlib logger go through the same processors via `ProcessorFormatter`. Eve
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 import sys
@@ -21,8 +22,50 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from app.observability.context import inbound_trace_id, request_id
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|dsn|credential", re.I)
+_MAX_LOGGED_PATH = 256
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s/]+@", re.I)
 REDACTED = "[REDACTED]"
+
+access_log = structlog.get_logger("app.access")
+
+
+class _AccessLine:
+    """How the access line is written; set by configure_logging. Rendered here and written to stdout
+    in JSON mode; through structlog in console mode and before logging is configured."""
+
+    enabled = True
+    direct = False
+
+
+def write_access_line(
+    rid: str, trace_id: str | None, span_id: str | None, *, path: str, **fields: str | int | float
+) -> None:
+    """The one access line per request, with the fields and order of every other JSON line.
+
+    Rendered directly rather than through structlog's processor chain: that chain (level, logger name,
+    timestamp, context lookup, redaction over every key) cost ~40 µs per request, a third of the
+    telemetry budget. The fields are known here, so only the path needs masking.
+    """
+    if not _AccessLine.enabled:
+        return
+    path = mask_url_credentials(path[:_MAX_LOGGED_PATH]) if "://" in path else path[:_MAX_LOGGED_PATH]
+    if not _AccessLine.direct:
+        access_log.info("request", path=path, **fields, request_id=rid, trace_id=trace_id)
+        return
+    line = {
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+        "level": "info",
+        "event": "request",
+        "logger": "app.access",
+        "request_id": rid,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "path": path,
+        **fields,
+    }
+    stream = sys.stdout.buffer  # looked up per line, as print() does: stdout may have been replaced
+    stream.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+    stream.flush()
 
 
 def add_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
@@ -105,6 +148,8 @@ def configure_logging(level: str, *, console: bool = False) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    _AccessLine.enabled = level_number <= logging.INFO
+    _AccessLine.direct = not console
     # Our access line replaces uvicorn's; SQL echo stays off unless asked for explicitly.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("sqlalchemy.engine").setLevel(max(level_number, logging.WARNING))

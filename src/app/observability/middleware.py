@@ -1,102 +1,210 @@
-"""One pure-ASGI pass per request: request ID, RED metrics, the access line.
+"""One pure-ASGI pass per request: request ID, head-sampled server span, RED metrics, the access line.
 
 It wraps the whole application (outside FastAPI's error middleware), so every response, a 500 and a
 413 included, gets its `X-Request-ID`, is counted and is logged exactly once. Excluded paths (health
-probes) get only the request ID. Written by hand rather than taken from a library: measured, a
-pure-ASGI middleware costs ~32 µs per request where prometheus-fastapi-instrumentator costs ~84 µs and
-a BaseHTTPMiddleware ~290 µs (docs/observability.md).
+probes) get only the request ID.
+
+Written by hand rather than assembled from libraries, because the assembly is what made telemetry
+expensive (docs/adr/0005-telemetry-in-one-middleware.md has the measurements):
+- the sampling decision comes first, so an untraced request creates no span, context or attribute
+  dict, and DB/Redis instrumentation is suppressed for it instead of producing non-recording spans;
+- metric children are looked up once per (method, route, status), not re-validated per request;
+- the access line is one orjson call, not a structlog processor chain (`logging.write_access_line`).
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
-import uuid
+from typing import Any
 
-import structlog
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+# The key behind the public `suppress_instrumentation()`, which every contrib instrumentation checks;
+# attaching one prebuilt context is cheaper than entering that context manager per request.
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
 from app.observability.context import UNOBSERVED_PATHS, inbound_trace_id, request_id
+from app.observability.logging import write_access_line
+from app.observability.tracing import HeadSampler
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
-_MAX_LOGGED_PATH = 256
-
-access_log = structlog.get_logger("app.access")
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
+# HTTP semantic conventions: methods outside the known set are recorded as _OTHER (bounded labels).
+_OTHER = "_OTHER"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+# The context of a request that is not traced: contrib DB and Redis instrumentations skip at once.
+_UNTRACED = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, otel_context.Context())
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, excluded_prefixes: tuple[str, ...] = UNOBSERVED_PATHS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tracer: Tracer | None = None,
+        sampler: HeadSampler | None = None,
+        excluded_prefixes: tuple[str, ...] = UNOBSERVED_PATHS,
+    ) -> None:
         self.app = app
+        self.tracer = tracer
+        self.sampler = sampler or HeadSampler(1.0)
         self.excluded_prefixes = excluded_prefixes
+        self._durations: dict[tuple[str, str, int], Any] = {}  # metric children, one per label set
+        self._active: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid, caller_trace_id = _read_ids(scope)
+        rid, traceparent = _read_headers(scope)
+        match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
         token = request_id.set(rid)
-        trace_token = inbound_trace_id.set(caller_trace_id)
-        rid_header = (REQUEST_ID_HEADER, rid.encode())
+        trace_token = inbound_trace_id.set(match.group(1).decode() if match else None)
         try:
             if scope["path"].startswith(self.excluded_prefixes):
-                await self.app(scope, receive, _with_header(send, rid_header))
-            else:
-                await self._observed(scope, receive, send, rid, rid_header)
+                await self._untraced(scope, receive, _with_header(send, (REQUEST_ID_HEADER, rid.encode())))
+                return
+            parent_sampled = bool(int(match.group(2), 16) & 1) if match else None
+            traced = self.tracer is not None and self.sampler.sampled(parent_sampled)
+            await self._observed(scope, receive, send, rid, tracer=self.tracer if traced else None)
         finally:
             inbound_trace_id.reset(trace_token)
             request_id.reset(token)
 
+    async def _untraced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.tracer is None:
+            await self.app(scope, receive, send)
+            return
+        otel_token = otel_context.attach(_UNTRACED)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(otel_token)
+
     async def _observed(
-        self, scope: Scope, receive: Receive, send: Send, rid: str, rid_header: tuple[bytes, bytes]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rid: str,
+        *,
+        tracer: Tracer | None,
     ) -> None:
-        method = scope["method"]
+        rid_header = (REQUEST_ID_HEADER, rid.encode())
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
         status = 500
         started_response = False
-        trace_id: str | None = None
-        sampled = False
+        error: BaseException | None = None
         started = time.perf_counter()
-        active = metrics.HTTP_ACTIVE.labels(http_request_method=method)
+        active = self._active.get(method) or self._active.setdefault(
+            method, metrics.HTTP_ACTIVE.labels(http_request_method=method)
+        )
         active.inc()
+        span = otel_token = None
+        if tracer is not None:
+            span = _start_server_span(tracer, scope, method)
+            otel_token = otel_context.attach(trace.set_span_in_context(span))
+        elif self.tracer is not None:  # tracing is on, this request is not traced
+            otel_token = otel_context.attach(_UNTRACED)
 
         async def send_observed(message: Message) -> None:
-            nonlocal status, trace_id, sampled, started_response
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status, started_response = message["status"], True
                 message["headers"] = [*message.get("headers", ()), rid_header]
-                # The server span is current here, inside FastAPI's telemetry; not after it returns.
-                context = trace.get_current_span().get_span_context()
-                if context.is_valid:
-                    trace_id, sampled = format(context.trace_id, "032x"), context.trace_flags.sampled
             await send(message)
 
         try:
             await self.app(scope, receive, send_observed)
-        except Exception:
+        except Exception as exc:
             # FastAPI re-raises after its handler logged the error and sent the 500; answered once,
             # logged once. Raise only what never became a response.
+            error = exc
             if not started_response:
                 raise
         finally:
             elapsed = time.perf_counter() - started
+            if otel_token is not None:
+                otel_context.detach(otel_token)
             active.dec()
             template = route_template(scope)
-            metrics.HTTP_DURATION.labels(method, template, str(status)).observe(
-                elapsed, exemplar={"trace_id": trace_id} if sampled and trace_id else None
+            trace_id = span_id = None
+            if span is not None:
+                trace_id, span_id = _end_server_span(span, method, template, status, error)
+            self._duration(method, template, status).observe(
+                elapsed, {"trace_id": trace_id} if trace_id else None
             )
-            access_log.info(
-                "request",
+            write_access_line(
+                rid,
+                trace_id or inbound_trace_id.get(),
+                span_id,
                 method=method,
                 route=template,
-                path=scope["path"][:_MAX_LOGGED_PATH],
+                path=scope["path"],
                 status=status,
                 duration_ms=round(elapsed * 1000, 3),
-                trace_id=trace_id or inbound_trace_id.get(),
             )
+
+    def _duration(self, method: str, template: str, status: int) -> Any:
+        key = (method, template, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = metrics.HTTP_DURATION.labels(method, template, str(status))
+        return child
+
+
+def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> Span:
+    """The request's server span (HTTP semantic conventions), child of the caller's context if any."""
+    carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "url.scheme": scope.get("scheme", "http"),
+        "url.path": scope["path"],
+        "network.protocol.version": scope.get("http_version", "1.1"),
+    }
+    if method == _OTHER:
+        attributes["http.request.method_original"] = scope["method"]
+    if server := scope.get("server"):
+        attributes["server.address"], attributes["server.port"] = server[0], server[1]
+    if client := scope.get("client"):
+        attributes["client.address"] = client[0]
+    if user_agent := carrier.get("user-agent"):
+        attributes["user_agent.original"] = user_agent
+    return tracer.start_span(
+        _span_method(method), propagate.extract(carrier), kind=SpanKind.SERVER, attributes=attributes
+    )
+
+
+def _end_server_span(
+    span: Span, method: str, template: str, status: int, error: BaseException | None
+) -> tuple[str | None, str | None]:
+    """Name the span after its route, record the outcome, end it; its IDs for logs and exemplars."""
+    if template != metrics.UNMATCHED_ROUTE:  # semantic conventions: no route, no http.route
+        span.update_name(f"{_span_method(method)} {template}")
+        span.set_attribute("http.route", template)
+    span.set_attribute("http.response.status_code", status)
+    if error is not None:
+        span.record_exception(error)
+    if status >= 500:
+        span.set_attribute("error.type", type(error).__qualname__ if error else str(status))
+        span.set_status(StatusCode.ERROR)
+    span.end()
+    context = span.get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def _span_method(method: str) -> str:
+    return "HTTP" if method == _OTHER else method
 
 
 def route_template(scope: Scope) -> str:
@@ -110,18 +218,19 @@ def route_template(scope: Scope) -> str:
     return str(template) if template else metrics.UNMATCHED_ROUTE
 
 
-def _read_ids(scope: Scope) -> tuple[str, str | None]:
-    """The request ID (the caller's if it is safe, else a new one) and the caller's trace ID, in one
+def _read_headers(scope: Scope) -> tuple[str, bytes | None]:
+    """The request ID (the caller's if it is safe, else a new one) and the raw `traceparent`, in one
     pass over the headers."""
     rid: str | None = None
-    trace_id: str | None = None
+    traceparent: bytes | None = None
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
         if name == REQUEST_ID_HEADER and rid is None:
             rid = value.decode() if _SAFE_REQUEST_ID.fullmatch(value) else ""
-        elif name == b"traceparent" and (match := _TRACEPARENT.fullmatch(value)):
-            trace_id = match.group(1).decode()
-    return rid or uuid.uuid4().hex, trace_id
+        elif name == b"traceparent":
+            traceparent = value
+    # 128 random bits, as a UUID4 has, without the UUID object: an ID, not a secret.
+    return rid or f"{random.getrandbits(128):032x}", traceparent
 
 
 def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:

@@ -1,23 +1,24 @@
 """OpenTelemetry tracing, configured only by the standard OTEL_* variables.
 
-- `OTEL_SDK_DISABLED=true`: no tracer provider at all (and no trace IDs in logs).
+- `OTEL_SDK_DISABLED=true`: no tracer provider at all (logs still carry a caller's trace ID).
 - No exporter unless one is configured (`OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` or
   `OTEL_TRACES_EXPORTER=otlp|console`): spans still carry IDs into logs and propagation, and nothing
   is sent anywhere.
 - Sampling: `OTEL_TRACES_SAMPLER`/`_ARG`, default `parentbased_traceidratio` at 0.1: measured,
   recording every span costs throughput and brings gen-2 GC pauses (docs/observability.md). The
-  decision is taken once per request, before FastAPI's telemetry runs (`HeadSampler`): an unsampled
-  request then costs no span object, no context and no attributes at all. Samplers we do not know
-  (`jaeger_remote`, `xray`, ...) are left to the SDK, which reads the same variables.
+  decision is taken once per request, first thing in ObservabilityMiddleware (`HeadSampler`): an
+  unsampled request creates no span, and the DB and Redis instrumentations stand aside for it.
+  Samplers we do not know (`jaeger_remote`, `xray`, ...) are left to the SDK, which reads the same
+  variables.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, override
+from typing import override
 
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -29,10 +30,9 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, Sam
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.observability.context import UNOBSERVED_PATHS
 from app.settings import Settings
+from app.store.database import Database
 
 DEFAULT_SAMPLE_RATIO = 0.1
 _FIXED_RATIOS = {
@@ -46,42 +46,20 @@ _RATIO_SAMPLERS = {"traceidratio", "parentbased_traceidratio"}
 
 @dataclass(frozen=True, slots=True)
 class HeadSampler:
-    """Whether a request is traced, decided from its scope alone: FastAPI's `exclude` hook.
+    """Whether a request is traced, decided before any span exists (ObservabilityMiddleware).
 
     With a caller's `traceparent` (and a parent-based sampler) the caller's decision stands;
-    otherwise one request in `1 / ratio` is traced. Health probes never are.
+    otherwise one request in `1 / ratio` is traced.
     """
 
     ratio: float
     respect_parent: bool = True
 
-    def excluded(self, scope: MutableMapping[str, Any]) -> bool:
-        if str(scope["path"]).startswith(UNOBSERVED_PATHS):
-            return True
-        if self.respect_parent:
-            sampled = sampled_flag(scope)
-            if sampled is not None:
-                return not sampled
-        return self.ratio < 1.0 and random.random() >= self.ratio  # noqa: S311  # not security
-
-
-def sampled_flag(scope: MutableMapping[str, Any]) -> bool | None:
-    """The sampled bit of a well-formed W3C `traceparent` header, or None without one."""
-    value = traceparent(scope)
-    if value is None or len(value) != 55:
-        return None
-    try:
-        return bool(int(value[53:55], 16) & 1)
-    except ValueError:
-        return None
-
-
-def traceparent(scope: MutableMapping[str, Any]) -> bytes | None:
-    headers: Sequence[tuple[bytes, bytes]] = scope["headers"]
-    for name, value in headers:
-        if name == b"traceparent":
-            return value
-    return None
+    def sampled(self, parent_sampled: bool | None) -> bool:
+        """`parent_sampled`: the sampled flag of the caller's W3C `traceparent`, None without one."""
+        if self.respect_parent and parent_sampled is not None:
+            return parent_sampled
+        return self.ratio >= 1.0 or random.random() < self.ratio  # noqa: S311  # not security
 
 
 class _RequestRootsOnly(Sampler):
@@ -154,8 +132,10 @@ def _exporting_processor() -> SpanProcessor | None:
     return None
 
 
-def instrument_clients(provider: TracerProvider, engine: AsyncEngine, redis: Redis) -> None:
+def instrument_clients(provider: TracerProvider, db: Database, redis: Redis) -> None:
     """DB and Redis spans, children of the request's server span."""
+    db.tracer = provider.get_tracer("app.store")
+    engine = db.engine
     instrumentor = SQLAlchemyInstrumentor()  # a singleton: re-instrumenting needs uninstrument first
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()

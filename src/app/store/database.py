@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -48,6 +50,8 @@ class Database:
     def __init__(self, engine: AsyncEngine, pool_capacity: int) -> None:
         self.engine = engine
         self.pool_capacity = pool_capacity
+        # Set when tracing is on: fetchrow bypasses SQLAlchemy, so its query span is made here.
+        self.tracer: Tracer | None = None
         metrics.DB_POOL_MAX.set(pool_capacity)
         metrics.register_pool(engine.sync_engine.pool)
 
@@ -105,6 +109,13 @@ class Database:
         async with self._connect() as conn:
             driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
             try:
+                if self.tracer is not None and trace.get_current_span().is_recording():
+                    with self.tracer.start_as_current_span(
+                        query.split(" ", 1)[0],
+                        kind=SpanKind.CLIENT,
+                        attributes={"db.system.name": "postgresql", "db.query.text": query},
+                    ):
+                        return await driver.fetchrow(query, *args)  # type: ignore[no-any-return]
                 record: Mapping[str, Any] | None = await driver.fetchrow(query, *args)
             except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as error:
                 await conn.invalidate()  # never hand a broken connection to the next caller

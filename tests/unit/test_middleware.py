@@ -1,0 +1,143 @@
+"""ObservabilityMiddleware around a plain ASGI app: what is traced, and what a trace looks like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode, get_current_span
+from starlette.types import Message, Receive, Scope, Send
+
+from app.observability.middleware import ObservabilityMiddleware
+from app.observability.tracing import HeadSampler
+
+SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+NOT_SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+
+class Recorder:
+    """An app answering `status`, noting whether instrumentation was on and a span was current."""
+
+    def __init__(self, status: int = 200, error: Exception | None = None) -> None:
+        self.status, self.error = status, error
+        self.instrumented: list[bool] = []
+        self.traced: list[bool] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.instrumented.append(is_instrumentation_enabled())
+        self.traced.append(get_current_span().is_recording())
+        await send({"type": "http.response.start", "status": self.status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+        if self.error:
+            raise self.error
+
+
+async def _call(
+    middleware: ObservabilityMiddleware, path: str = "/v1/x", method: str = "GET", **headers: bytes
+) -> list[Message]:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(name.replace("_", "-").encode(), value) for name, value in headers.items()],
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await middleware(scope, receive, send)
+    return sent
+
+
+def _traced(app: Recorder, ratio: float = 1.0) -> tuple[ObservabilityMiddleware, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    middleware = ObservabilityMiddleware(app, tracer=provider.get_tracer("test"), sampler=HeadSampler(ratio))
+    return middleware, exporter
+
+
+def _only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+    (span,) = exporter.get_finished_spans()
+    return span
+
+
+async def test_an_untraced_request_makes_no_span_and_suppresses_client_instrumentation() -> None:
+    app = Recorder()
+    middleware, exporter = _traced(app, ratio=0.0)
+    await _call(middleware)
+    assert exporter.get_finished_spans() == ()
+    assert app.instrumented == [False]  # DB and Redis instrumentations skip: no non-recording spans
+
+
+async def test_a_traced_request_has_a_server_span_current_inside_the_app() -> None:
+    app = Recorder()
+    middleware, exporter = _traced(app)
+    await _call(middleware, user_agent=b"probe/1")
+    span = _only_span(exporter)
+    assert app.traced == [True]
+    assert app.instrumented == [True]
+    assert span.kind.name == "SERVER"
+    assert span.name == "GET"
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["url.path"] == "/v1/x"
+    assert span.attributes["user_agent.original"] == "probe/1"
+    assert "http.route" not in span.attributes
+
+
+@pytest.mark.parametrize(("header", "traced"), [(SAMPLED, True), (NOT_SAMPLED, False)])
+async def test_the_callers_sampled_flag_decides(header: bytes, traced: bool) -> None:
+    middleware, exporter = _traced(Recorder(), ratio=0.5)
+    for _ in range(20):
+        await _call(middleware, traceparent=header)
+    spans = exporter.get_finished_spans()
+    assert len(spans) == (20 if traced else 0)
+    assert all(format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c" for span in spans)
+
+
+async def test_a_malformed_traceparent_counts_as_none() -> None:
+    middleware, exporter = _traced(Recorder(), ratio=1.0)
+    await _call(middleware, traceparent=b"00-garbage-00")
+    assert _only_span(exporter).parent is None  # a new root, at the ratio
+
+
+async def test_health_is_never_traced() -> None:
+    app = Recorder()
+    middleware, exporter = _traced(app)
+    sent = await _call(middleware, "/health/ready")
+    assert exporter.get_finished_spans() == ()
+    assert app.instrumented == [False]
+    assert any(name == b"x-request-id" for name, _ in sent[0]["headers"])
+
+
+async def test_a_500_marks_the_span_as_an_error_with_the_exception() -> None:
+    middleware, exporter = _traced(Recorder(status=500, error=RuntimeError("boom")))
+    await _call(middleware)  # the response went out: the error is recorded, not re-raised
+    span = _only_span(exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "RuntimeError"
+    assert [event.name for event in span.events] == ["exception"]
+
+
+async def test_an_unknown_method_is_recorded_as_other() -> None:
+    middleware, exporter = _traced(Recorder())
+    await _call(middleware, method="BREW")
+    span = _only_span(exporter)
+    assert span.name == "HTTP"
+    assert span.attributes is not None
+    assert (span.attributes["http.request.method"], span.attributes["http.request.method_original"]) == (
+        "_OTHER",
+        "BREW",
+    )
