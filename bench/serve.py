@@ -1,10 +1,18 @@
-"""A benchmark server: the real app with telemetry fully on or fully off, or a bare FastAPI app.
+"""A benchmark server: the real app with telemetry fully on or fully off, or bare FastAPI variants.
 
     python bench/serve.py on     # as `python -m app serve` serves it: RED metrics, JSON access line
                                  # (to stdout, which bench/run.py sends to /dev/null), tracing at the
                                  # default sampling with a batch span processor (spans are dropped)
     python bench/serve.py off    # the same app and settings, no middleware, no tracing, WARNING logs
     python bench/serve.py bare   # FastAPI with one route: the yardstick every ratio is taken against
+
+Tracing instrumentations, each on the bare app, every request traced (one span, spans dropped):
+
+    trace-builtin     FastAPI's built-in telemetry (`operation_spans=False`)
+    trace-contrib     opentelemetry-instrumentation-fastapi (`exclude_spans=["receive", "send"]`)
+    trace-ours        ObservabilityMiddleware with a tracer, access line off
+    metrics-ours      ObservabilityMiddleware without a tracer, access line off: subtract it from
+                      trace-ours to get the cost of our span alone
 
 The app gets one extra trivial route, `GET /bench/hello`, to measure the stack's own cost.
 """
@@ -15,15 +23,20 @@ import sys
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from opentelemetry.sdk.trace import ReadableSpan
+from fastapi.telemetry import TelemetryConfig
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from starlette.types import ASGIApp
 
 from app.__main__ import load_settings
 from app.main import as_served, create_app
 from app.observability.logging import configure_logging
 from app.observability.metrics import serve_metrics
+from app.observability.middleware import ObservabilityMiddleware
 from app.observability.tracing import create_tracer_provider, sampling_from_env
 from app.server import create_server
+from app.settings import Settings
 
 
 class DroppingExporter(SpanExporter):
@@ -37,14 +50,29 @@ async def hello() -> dict[str, str]:
     return {"hello": "world"}
 
 
-def main(mode: str) -> None:
-    settings = load_settings()
-    if mode == "bare":
-        bare = FastAPI()
-        bare.add_api_route("/bench/hello", hello)
-        create_server(settings, bare, bare).run()
-        return
-    telemetry = mode == "on"
+def _dropping_provider() -> TracerProvider:
+    provider = TracerProvider()  # the SDK default sampler: every root span is recorded
+    provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+    return provider
+
+
+def bare_app(mode: str) -> tuple[FastAPI, ASGIApp]:
+    """FastAPI with the hello route, and the instrumentation `mode` names (if any)."""
+    configure_logging("WARNING")
+    provider = _dropping_provider()
+    builtin: TelemetryConfig = {"tracing": True, "tracer_provider": provider, "operation_spans": False}
+    app = FastAPI(telemetry=builtin if mode == "trace-builtin" else None)
+    app.add_api_route("/bench/hello", hello)
+    if mode == "trace-contrib":
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, exclude_spans=["receive", "send"])
+    if mode == "trace-ours":
+        return app, ObservabilityMiddleware(app, tracer=provider.get_tracer("app"))
+    if mode == "metrics-ours":
+        return app, ObservabilityMiddleware(app)
+    return app, app
+
+
+def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
     configure_logging(settings.log_level if telemetry else "WARNING")
     provider = create_tracer_provider(settings) if telemetry else None
     if provider is not None:
@@ -53,7 +81,13 @@ def main(mode: str) -> None:
     app.add_api_route("/bench/hello", hello)
     if telemetry and settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
-    create_server(settings, app, as_served(app) if telemetry else app).run()
+    return app, as_served(app) if telemetry else app
+
+
+def main(mode: str) -> None:
+    settings = load_settings()
+    app, served = full_app(settings, mode == "on") if mode in {"on", "off"} else bare_app(mode)
+    create_server(settings, app, served).run()
 
 
 if __name__ == "__main__":

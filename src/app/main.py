@@ -24,7 +24,7 @@ from app.observability import metrics, tracing
 from app.observability.middleware import ObservabilityMiddleware
 from app.settings import Settings
 from app.store.cache import Cache, create_redis
-from app.store.database import Database, create_engine
+from app.store.database import Database, create_engine, create_read_pool
 
 
 def create_app(
@@ -36,7 +36,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(create_engine(settings), settings.db_pool_size + settings.db_max_overflow)
+        db = Database(
+            create_engine(settings),
+            settings.db_pool_size + settings.db_max_overflow,
+            await create_read_pool(settings),
+            settings.db_pool_timeout,
+        )
         redis = create_redis(settings)
         cache = Cache(redis, settings.redis_key_prefix)
         if tracer_provider is not None:

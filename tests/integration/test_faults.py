@@ -149,6 +149,8 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
             for name in ("write-1", "write-2"):
                 traffic.add(name, lambda key: new_order(client, customer_id, key))
             traffic.add("read", lambda _: client.get(f"/v1/customers/{customer_id}"))
+            # An unknown order is never cached: every call goes to the read pool (404, or 503).
+            traffic.add("order-read", lambda _: client.get(f"/v1/orders/{uuid.uuid4()}"))
             traffic.add("cached-read", lambda _: client.get(f"/v1/orders/{cached['id']}"))
             traffic.add("ready", lambda _: client.get("/health/ready"), pause=0.1)
             await asyncio.sleep(0.5)
@@ -161,7 +163,8 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
             async def serving_again() -> bool:
                 writes = [c for c in traffic.of("write-1", restarted_at) if c.status == 201]
                 ready = [c for c in traffic.of("ready", restarted_at) if c.status == 200]
-                return bool(writes and ready)
+                order_reads = [c for c in traffic.of("order-read", restarted_at) if c.status == 404]
+                return bool(writes and ready and order_reads)
 
             recovered_at = await wait_for(serving_again, within=15)
             await asyncio.sleep(0.3)
@@ -171,9 +174,12 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         # Fail fast and well: 503 problem+json with Retry-After, never a 500, never a hang.
         writes = traffic.of("write-1") + traffic.of("write-2")
         reads = traffic.of("read")
+        order_reads = traffic.of("order-read")
         assert {c.status for c in writes} <= {201, 503}, _errors(server)
         assert {c.status for c in reads} <= {200, 503}, _errors(server)
-        for call in writes + reads:
+        assert {c.status for c in order_reads} <= {404, 503}, _errors(server)
+        assert any(c.status == 503 for c in order_reads), "no read-pool read saw the outage"
+        for call in writes + reads + order_reads:
             if call.status == 503:
                 assert call.response is not None
                 assert_problem(call.response, 503)
@@ -192,7 +198,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         assert noticed - stopped_at < NOTICE_BOUND, f"readiness noticed after {noticed - stopped_at:.2f} s"
         assert max(c.elapsed for c in ready) < HEALTH_TIMEOUT + SLACK, "readiness outlived its own timeout"
         assert recovered_at - restarted_at < RECOVERY_BOUND, "no recovery without a restart"
-        assert leaked == 0, f"{leaked} pool connections stayed checked out after the outage"
+        assert leaked == 0, f"{leaked} pool connections stayed checked out after the outage"  # both pools
 
         # Every 201 is in the database; every 503'd write, retried with its key, lands exactly once.
         acknowledged = {

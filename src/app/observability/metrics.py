@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+import asyncpg
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -30,12 +31,20 @@ HTTP_ACTIVE = Gauge(
 
 EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a timer, last sample.")
 
-DB_POOL_MAX = Gauge("db_client_connections_max", "Most connections the pool may open (size + overflow).")
-DB_POOL_PENDING = Gauge("db_client_connections_pending_requests", "Callers waiting for a pool connection.")
-DB_POOL_TIMEOUTS = Counter("db_client_connections_timeouts", "Pool checkouts that timed out.")
+# Two pools, by `pool_name`: "main" (SQLAlchemy: writes and every other query) and "reads" (asyncpg:
+# the hot order read).
+DB_POOLS = ("main", "reads")
+DB_POOL_MAX = Gauge(
+    "db_client_connections_max", "Most connections the pool may open (size + overflow).", ["pool_name"]
+)
+DB_POOL_PENDING = Gauge(
+    "db_client_connections_pending_requests", "Callers waiting for a pool connection.", ["pool_name"]
+)
+DB_POOL_TIMEOUTS = Counter("db_client_connections_timeouts", "Pool checkouts that timed out.", ["pool_name"])
 DB_POOL_WAIT = Histogram(
     "db_client_connections_wait_time_seconds",
     "Time spent waiting for a pool connection.",
+    ["pool_name"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0),
 )
 
@@ -53,26 +62,32 @@ BUILD_INFO = Gauge("build_info", "Always 1; labels carry the build.", ["version"
 # not "no data", before anything has happened.
 for _kind in ("timeout", "connection", "other"):
     REDIS_ERRORS.labels(kind=_kind)
+for _pool in DB_POOLS:
+    DB_POOL_PENDING.labels(pool_name=_pool)
+    DB_POOL_TIMEOUTS.labels(pool_name=_pool)
 for _flow in ("legacy", "new"):
     ORDERS_PLACED.labels(checkout_flow=_flow)
     ORDERS_VALUE.labels(checkout_flow=_flow)
 
 
 class _PoolCollector(Collector):
-    """Reads the pool's occupancy at scrape time: nothing is counted on the request path."""
+    """Reads the pools' occupancy at scrape time: nothing is counted on the request path."""
 
     def __init__(self) -> None:
-        self.pool: Pool | None = None
+        self.main: Pool | None = None
+        self.reads: asyncpg.Pool | None = None
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
-            "db_client_connections_usage", "Connections in the pool by state.", labels=["state"]
+            "db_client_connections_usage", "Connections in the pool by state.", labels=["pool_name", "state"]
         )
-        if self.pool is not None:
-            used = self.pool.checkedout()  # type: ignore[attr-defined]
-            idle = self.pool.checkedin()  # type: ignore[attr-defined]
-            family.add_metric(["used"], used)
-            family.add_metric(["idle"], idle)
+        if self.main is not None:
+            family.add_metric(["main", "used"], self.main.checkedout())  # type: ignore[attr-defined]
+            family.add_metric(["main", "idle"], self.main.checkedin())  # type: ignore[attr-defined]
+        if self.reads is not None:
+            idle = self.reads.get_idle_size()
+            family.add_metric(["reads", "used"], self.reads.get_size() - idle)
+            family.add_metric(["reads", "idle"], idle)
         yield family
 
 
@@ -80,8 +95,8 @@ _pool_collector = _PoolCollector()
 REGISTRY.register(_pool_collector)
 
 
-def register_pool(pool: Pool) -> None:
-    _pool_collector.pool = pool
+def register_pools(main: Pool, reads: asyncpg.Pool) -> None:
+    _pool_collector.main, _pool_collector.reads = main, reads
 
 
 def serve_metrics(port: int, host: str) -> None:

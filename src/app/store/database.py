@@ -1,16 +1,25 @@
-"""The Postgres engine: a bounded asyncpg pool with timeouts, and its saturation metrics."""
+"""Postgres: two bounded pools with timeouts, their saturation metrics, and one error for "unavailable".
+
+- The main pool is SQLAlchemy's (writes, transactions, every query but one).
+- The read pool is asyncpg's own, for the hot single-row read (`fetchrow`). Measured on a primary-key
+  read, SQLAlchemy's async checkout and release (greenlet hops, pool events, connection wrappers) cost
+  more CPU than the query itself; asyncpg's pool, with no per-release reset query, costs a fraction
+  (bench/README.md, docs/adr/0008-order-cache.md).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
+import orjson
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
-from sqlalchemy import exc, text
+from sqlalchemy import exc, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.observability import metrics
@@ -36,24 +45,65 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": settings.db_connect_timeout,
             "command_timeout": settings.db_statement_timeout,
-            "server_settings": {
-                "application_name": "orders-api",
-                "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
-            },
+            "server_settings": _server_settings(settings),
         },
     )
+
+
+def _server_settings(settings: Settings) -> dict[str, str]:
+    return {
+        "application_name": "orders-api",
+        "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
+    }
+
+
+async def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """The hot-read pool. It opens connections on demand (min_size=0), so the service starts, and
+    reports itself not ready, while Postgres is away."""
+    dsn = make_url(settings.database_url.get_secret_value()).set(drivername="postgresql")
+    return await asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=settings.db_read_pool_size,
+        max_inactive_connection_lifetime=300,
+        timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_statement_timeout,
+        server_settings=_server_settings(settings),
+        init=_decode_json,
+        reset=_keep_session,
+    )
+
+
+async def _decode_json(conn: asyncpg.Connection) -> None:
+    """JSON columns as Python values, as SQLAlchemy's dialect returns them on the main pool."""
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, schema="pg_catalog", encoder=_dumps, decoder=orjson.loads)
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """No reset query on release: these connections only run single reads that change no session
+    state (asyncpg still rolls back an open transaction). The default reset is a round trip each time."""
 
 
 class Database:
     """Hands out connections and turns pool and connection failures into one typed error."""
 
-    def __init__(self, engine: AsyncEngine, pool_capacity: int) -> None:
+    def __init__(
+        self, engine: AsyncEngine, pool_capacity: int, read_pool: asyncpg.Pool, pool_timeout: float
+    ) -> None:
         self.engine = engine
         self.pool_capacity = pool_capacity
+        self.read_pool = read_pool
+        self.pool_timeout = pool_timeout
         # Set when tracing is on: fetchrow bypasses SQLAlchemy, so its query span is made here.
         self.tracer: Tracer | None = None
-        metrics.DB_POOL_MAX.set(pool_capacity)
-        metrics.register_pool(engine.sync_engine.pool)
+        metrics.DB_POOL_MAX.labels(pool_name="main").set(pool_capacity)
+        metrics.DB_POOL_MAX.labels(pool_name="reads").set(read_pool.get_max_size())
+        metrics.register_pools(engine.sync_engine.pool, read_pool)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -70,18 +120,18 @@ class Database:
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        metrics.DB_POOL_PENDING.inc()
+        metrics.DB_POOL_PENDING.labels(pool_name="main").inc()
         started = time.perf_counter()
         try:
             conn = await self.engine.connect()
         except exc.TimeoutError as error:
-            metrics.DB_POOL_TIMEOUTS.inc()
+            metrics.DB_POOL_TIMEOUTS.labels(pool_name="main").inc()
             raise DatabaseUnavailableError("connection pool exhausted") from error
         except (exc.DBAPIError, OSError, TimeoutError) as error:
             raise DatabaseUnavailableError("cannot connect to the database") from error
         finally:
-            metrics.DB_POOL_PENDING.dec()
-            metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
+            metrics.DB_POOL_PENDING.labels(pool_name="main").dec()
+            metrics.DB_POOL_WAIT.labels(pool_name="main").observe(time.perf_counter() - started)
         try:
             yield conn
         except exc.DBAPIError as error:
@@ -100,31 +150,47 @@ class Database:
                 await conn.close()
 
     async def fetchrow(self, query: str, *args: object) -> Mapping[str, Any] | None:
-        """A hot-path read straight on the pooled asyncpg connection.
-
-        SQLAlchemy's async execution layer costs most of a primary-key read here (greenlet hops,
-        result processing: bench/README.md); such a read needs none of it. The connection still comes
-        from, and goes back to, the one pool, with its limits, metrics and error mapping.
-        """
-        async with self._connect() as conn:
-            driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-            try:
-                if self.tracer is not None and trace.get_current_span().is_recording():
-                    with self.tracer.start_as_current_span(
-                        query.split(" ", 1)[0],
-                        kind=SpanKind.CLIENT,
-                        attributes={"db.system.name": "postgresql", "db.query.text": query},
-                    ):
-                        return await driver.fetchrow(query, *args)  # type: ignore[no-any-return]
-                record: Mapping[str, Any] | None = await driver.fetchrow(query, *args)
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as error:
-                await conn.invalidate()  # never hand a broken connection to the next caller
-                raise DatabaseUnavailableError("database connection lost") from error
-            except asyncpg.PostgresError as error:
-                if _unavailable_sqlstate(error.sqlstate):
-                    raise DatabaseUnavailableError("database did not answer in time") from error
-                raise
+        """A hot-path read on the read pool: one statement, no transaction."""
+        conn = await self._acquire_read()
+        try:
+            if self.tracer is not None and trace.get_current_span().is_recording():
+                with self.tracer.start_as_current_span(
+                    query.split(" ", 1)[0],
+                    kind=SpanKind.CLIENT,
+                    attributes={"db.system.name": "postgresql", "db.query.text": query},
+                ):
+                    return await conn.fetchrow(query, *args)  # type: ignore[no-any-return]
+            record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
             return record
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as error:
+            raise DatabaseUnavailableError("database connection lost") from error
+        except TimeoutError as error:  # command_timeout, beside the server's statement_timeout
+            raise DatabaseUnavailableError("database did not answer in time") from error
+        except asyncpg.PostgresError as error:
+            if _unavailable_sqlstate(error.sqlstate):
+                raise DatabaseUnavailableError("database did not answer in time") from error
+            raise
+        finally:
+            # A connection Postgres cut is closed here and replaced on a later acquire; a failure to
+            # release must not replace the request's outcome (as in `_connect`).
+            with suppress(Exception):
+                await self.read_pool.release(conn)
+
+    async def _acquire_read(self) -> asyncpg.Connection:
+        pending = metrics.DB_POOL_PENDING.labels(pool_name="reads")
+        pending.inc()
+        started = time.perf_counter()
+        try:
+            conn: asyncpg.Connection = await self.read_pool.acquire(timeout=self.pool_timeout)
+        except TimeoutError as error:
+            metrics.DB_POOL_TIMEOUTS.labels(pool_name="reads").inc()
+            raise DatabaseUnavailableError("no read connection within the pool timeout") from error
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise DatabaseUnavailableError("cannot connect to the database") from error
+        finally:
+            pending.dec()
+            metrics.DB_POOL_WAIT.labels(pool_name="reads").observe(time.perf_counter() - started)
+        return conn
 
     async def ping(self) -> None:
         """Raises when Postgres cannot be reached: for the readiness probe only.
@@ -140,6 +206,11 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        try:
+            async with asyncio.timeout(5):
+                await self.read_pool.close()  # waits for connections in use to come back
+        except TimeoutError:
+            self.read_pool.terminate()
         await self.engine.dispose()
 
 
