@@ -10,7 +10,14 @@ import pytest
 import structlog
 
 from app.observability.context import request_id
-from app.observability.logging import REDACTED, configure_logging, mask_url_credentials, redact
+from app.observability.logging import (
+    REDACTED,
+    _AccessLine,
+    configure_logging,
+    mask_url_credentials,
+    redact,
+    write_access_line,
+)
 
 
 def test_url_passwords_are_masked() -> None:
@@ -31,6 +38,7 @@ def json_logging() -> Iterator[None]:
     # Other tests must not write to this test's captured stdout.
     structlog.reset_defaults()
     logging.getLogger().handlers.clear()
+    _AccessLine.enabled, _AccessLine.direct = True, False  # as before configure_logging
 
 
 @pytest.mark.audit  # A10: logs are JSON with correlation IDs, not unstructured strings
@@ -51,3 +59,35 @@ def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixtur
     assert lines[0]["password"] == REDACTED
     assert "pw@" not in lines[0]["url"]
     assert lines[1]["level"] == "warning"
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO")
+    write_access_line(
+        "rid-2",
+        "0af7651916cd43dd8448eb211c80319c",
+        None,
+        path="/x/redis://u:pw@h/0",
+        method="GET",
+        status=404,
+    )
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["event"] == "request"
+    assert line["logger"] == "app.access"
+    assert line["level"] == "info"
+    assert line["timestamp"].endswith("Z")
+    assert (line["request_id"], line["trace_id"], line["span_id"]) == (
+        "rid-2",
+        "0af7651916cd43dd8448eb211c80319c",
+        None,
+    )
+    assert (line["method"], line["status"]) == ("GET", 404)
+    assert "pw@" not in line["path"]
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_the_access_line_follows_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING")
+    write_access_line("rid-3", None, None, path="/x", method="GET", status=200)
+    assert capsys.readouterr().out == ""
