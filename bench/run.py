@@ -53,6 +53,8 @@ class Result:
     p99_ms: float
     errors: int
     cpu_us: float  # server CPU (user + system) per request
+    status_errors: int = 0  # answers >= 400 (of `errors`)
+    timeouts: int = 0  # no answer within wrk's 2 s (of `errors`)
 
 
 def _env(database_url: str, **extra: str) -> dict[str, str]:
@@ -120,9 +122,13 @@ def measure(server: Server, scenario: str, script: str, path: str, env: dict[str
     run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]})
     cpu_us = (server.cpu_seconds() - cpu_before) / run["requests"] * 1e6
     rps = run["requests"] / run["seconds"]
-    result = Result(server.mode, scenario, rps, run["p50_ms"], run["p99_ms"], int(run["errors"]), cpu_us)
+    result = Result(
+        server.mode, scenario, rps, run["p50_ms"], run["p99_ms"], int(run["errors"]), cpu_us,
+        int(run["status_errors"]), int(run["timeouts"]),
+    )  # fmt: skip
     print(f"  {server.mode:<16} {scenario:<22} {rps:>7,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  cpu {cpu_us:5.0f} µs/req",
+          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors} (status {result.status_errors}, "
+          f"timeouts {result.timeouts})  cpu {cpu_us:5.0f} µs/req",
           flush=True)  # fmt: skip
     return result
 
