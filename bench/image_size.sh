@@ -29,6 +29,7 @@ echo "runtime virtualenv:              $venv_mb MB"
 echo "  of which bytecode:             $(find "$work/venv" -name '*.pyc' -print0 | du -ck --files0-from=- |
   awk 'END {printf "%6.1f", $1 / 1024}') MB"
 echo "largest packages:"
-du -sk "$site"/* | sort -rn | head -6 | awk '{n = split($2, p, "/"); printf "  %-29s %6.1f MB\n", p[n], $1 / 1024}'
+# awk, not head: head exits early, sort then dies of SIGPIPE, and pipefail fails the script.
+du -sk "$site"/* | sort -rn | awk 'NR <= 6 {n = split($2, p, "/"); printf "  %-29s %6.1f MB\n", p[n], $1 / 1024}'
 echo "base image (assumed):            $(awk -v b="$base_mb" 'BEGIN {printf "%6.1f", b}') MB"
 echo "estimated image:                 $(awk -v v="$venv_mb" -v b="$base_mb" 'BEGIN {printf "%6.1f", v + b}') MB"
