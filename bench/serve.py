@@ -59,13 +59,16 @@ def _dropping_provider() -> TracerProvider:
 def bare_app(mode: str) -> tuple[FastAPI, ASGIApp]:
     """FastAPI with the hello route, and the instrumentation `mode` names (if any)."""
     configure_logging("WARNING")
-    provider = _dropping_provider()
-    builtin: TelemetryConfig = {"tracing": True, "tracer_provider": provider, "operation_spans": False}
-    app = FastAPI(telemetry=builtin if mode == "trace-builtin" else None)
+    app = FastAPI()
+    if mode == "trace-builtin":
+        builtin: TelemetryConfig = {"tracing": True, "operation_spans": False}
+        app = FastAPI(telemetry=builtin | {"tracer_provider": _dropping_provider()})
     app.add_api_route("/bench/hello", hello)
+    # Only the tracing modes get a provider (and its export thread): the others stay as bare as `bare`.
+    provider = _dropping_provider() if mode in {"trace-contrib", "trace-ours"} else None
     if mode == "trace-contrib":
         FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, exclude_spans=["receive", "send"])
-    if mode == "trace-ours":
+    if mode == "trace-ours" and provider is not None:
         return app, ObservabilityMiddleware(app, tracer=provider.get_tracer("app"))
     if mode == "metrics-ours":
         return app, ObservabilityMiddleware(app)
