@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI, Security
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
@@ -92,10 +92,10 @@ def create_app(
     app.state.api_keys = tuple(key.get_secret_value().encode() for key in settings.api_keys)
     metrics.set_build_info(settings.app_version, settings.release_id)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-    v1.include_router(customers.router)
-    v1.include_router(orders.router)
-    app.include_router(v1)
+    # Each router is included directly: FastAPI 0.165 matches nested routers level by level, twice per
+    # request, and a `/v1` router around these cost ~15 % of an order read (bench/README.md).
+    for router in (orders.router, customers.router):
+        app.include_router(router, prefix="/v1", dependencies=[Security(require_api_key)])
     app.include_router(health.router)
     problems.install(app)
 

@@ -7,7 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import OLD_API_KEY
+from app.main import create_app
+from tests.conftest import OLD_API_KEY, make_settings
 from tests.integration.conftest import ClientFactory
 
 
@@ -31,6 +32,21 @@ async def test_every_configured_key_works_so_keys_can_rotate(client: httpx.Async
 async def test_health_needs_no_key(client: httpx.AsyncClient) -> None:
     client.headers.pop("X-API-Key")
     assert (await client.get("/health/live")).status_code == 200
+
+
+def test_openapi_documents_the_key_on_every_api_operation_and_on_no_probe() -> None:
+    document = create_app(make_settings()).openapi()
+    scheme = document["components"]["securitySchemes"]["APIKeyHeader"]
+    assert scheme == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "One of the keys in API_KEYS.",
+    }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            expected = [{"APIKeyHeader": []}] if path.startswith("/v1/") else None
+            assert operation.get("security") == expected, path
 
 
 async def test_routing_errors_are_problems(client: httpx.AsyncClient) -> None:

@@ -3,27 +3,38 @@
 Several keys can be valid at once so a key is rotated by adding the new one, moving callers, then
 removing the old one. Every key is compared (no early exit), so timing tells nothing about which
 key, or which part of one, matched. Missing and wrong keys get the same answer.
+
+The check is the security scheme itself (a subclass of FastAPI's `APIKeyHeader`): one dependency,
+still documented in OpenAPI. The usual pair, a checking function that depends on an `APIKeyHeader`,
+costs a second dependency resolution on every request, ~9 % of an order read's instructions
+(bench/README.md).
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
 
-from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="One of the keys in API_KEYS.")
+HEADER = "X-API-Key"
 
 
-async def require_api_key(request: Request, key: Annotated[str | None, Depends(_header)]) -> None:
-    keys: tuple[bytes, ...] = request.app.state.api_keys
-    presented = (key or "").encode()
-    matched = False
-    for candidate in keys:
-        matched |= hmac.compare_digest(presented, candidate)
-    if not matched:
-        raise HTTPException(
-            401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
-        )
+class ApiKeyAuth(APIKeyHeader):
+    async def __call__(self, request: HTTPConnection) -> None:
+        keys: tuple[bytes, ...] = request.app.state.api_keys
+        presented = (request.headers.get(HEADER) or "").encode()
+        matched = False
+        for candidate in keys:
+            matched |= hmac.compare_digest(presented, candidate)
+        if not matched:
+            raise HTTPException(
+                401, "a valid X-API-Key header is required", headers={"WWW-Authenticate": "ApiKey"}
+            )
+
+
+# `scheme_name` keeps the name the OpenAPI document has always used for it.
+require_api_key = ApiKeyAuth(
+    name=HEADER, scheme_name="APIKeyHeader", auto_error=False, description="One of the keys in API_KEYS."
+)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.api import dependencies
 from app.api.schemas import CustomerIn, CustomerOut, problem_responses
-from app.domain.customers import CustomerService
 
 router = APIRouter(prefix="/customers", tags=["customers"])
-Customers = Annotated[CustomerService, Depends(dependencies.customers)]
 
 
 @router.post(
@@ -23,12 +20,13 @@ Customers = Annotated[CustomerService, Depends(dependencies.customers)]
     dependencies=[Depends(dependencies.require_json)],
     responses=problem_responses(400, 401, 409, 413, 415, 422, 503),
 )
-async def sign_up(body: CustomerIn, service: Customers, response: Response) -> CustomerOut:
+async def sign_up(body: CustomerIn, request: Request, response: Response) -> CustomerOut:
+    service = dependencies.customers(request)
     customer = await service.sign_up(email=body.email, name=body.name, beta_group=body.beta_group)
     response.headers["Location"] = f"/v1/customers/{customer.id}"
     return CustomerOut(**asdict(customer))
 
 
 @router.get("/{customer_id}", response_model=CustomerOut, responses=problem_responses(401, 404, 422, 503))
-async def get_customer(customer_id: uuid.UUID, service: Customers) -> CustomerOut:
-    return CustomerOut(**asdict(await service.get(customer_id)))
+async def get_customer(customer_id: uuid.UUID, request: Request) -> CustomerOut:
+    return CustomerOut(**asdict(await dependencies.customers(request).get(customer_id)))

@@ -9,16 +9,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
 from app.api import dependencies
 from app.api.schemas import OrderIn, OrderOut, problem_responses
 from app.domain.checkout import LineItem
-from app.domain.orders import OrderService
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-Orders = Annotated[OrderService, Depends(dependencies.orders)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -48,7 +46,8 @@ def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -
     dependencies=[Depends(dependencies.require_json)],
     responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, 503),
 )
-async def place_order(body: OrderIn, service: Orders, idempotency_key: IdempotencyKey = None) -> Response:
+async def place_order(body: OrderIn, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
+    service = dependencies.orders(request)
     items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]
     placed = await service.place(body.customer_id, items, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
@@ -60,5 +59,5 @@ async def place_order(body: OrderIn, service: Orders, idempotency_key: Idempoten
     response_model=None,
     responses=_ORDER | problem_responses(401, 404, 422, 503),
 )
-async def get_order(order_id: uuid.UUID, service: Orders) -> Response:
-    return _json(await service.get_document(order_id), 200)
+async def get_order(order_id: uuid.UUID, request: Request) -> Response:
+    return _json(await dependencies.orders(request).get_document(order_id), 200)
