@@ -45,7 +45,9 @@ def test_openapi_documents_the_key_on_every_api_operation_and_on_no_probe() -> N
     }
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            expected = [{"APIKeyHeader": []}] if path.startswith("/v1/") else None
+            expected: list[dict[str, list[str]]] | None = (
+                [{"APIKeyHeader": []}] if path.startswith("/v1/") else None
+            )
             assert operation.get("security") == expected, path
 
 
