@@ -4,9 +4,11 @@ closes the pool, Redis and the tracer provider. No logic lives here."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+from cachetools import TTLCache
 from fastapi import FastAPI, Security
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
@@ -49,7 +51,7 @@ def create_app(
         flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
         app.state.customers = CustomerService(db)
         app.state.orders = OrderService(
-            db, cache, flags, cache_ttl=settings.cache_ttl, idempotency_ttl=settings.idempotency_ttl
+            db, cache, flags, documents=_order_cache(settings), idempotency_ttl=settings.idempotency_ttl
         )
         app.state.health = Health(
             {"postgresql": db.ping, "redis": cache.ping},
@@ -110,6 +112,13 @@ def create_app(
             expose_headers=["X-Request-ID", "Location", "Idempotent-Replayed"],
         )
     return app
+
+
+def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
+    """Bounded in entries (least recently used go first) and in time; None when CACHE_TTL=0."""
+    if not settings.cache_ttl:
+        return None
+    return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
 
 
 def as_served(app: FastAPI) -> ASGIApp:

@@ -53,12 +53,15 @@ class Settings(BaseSettings):
     db_connect_timeout: Seconds = 3.0
     db_statement_timeout: Seconds = 5.0
 
-    # Redis: cache and idempotency keys. Its timeout is short: Redis is a speed-up, never a wait.
+    # Order reads are cached in the process (orders never change once placed; ADR 0008).
+    cache_ttl: int = Field(default=300, ge=0, le=86_400, description="0 turns the order read cache off.")
+    cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    # Redis: idempotency keys. Its timeout is short: Redis is a speed-up, never a wait.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_timeout: Seconds = 0.25
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     redis_key_prefix: str = Field(default="app:", max_length=64)
-    cache_ttl: int = Field(default=300, ge=0, le=86_400, description="0 turns the order read cache off.")
     idempotency_ttl: int = Field(default=86_400, ge=60, le=604_800)
 
     # Auth: several keys may be valid at once so they can be rotated without downtime.

@@ -143,7 +143,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
     async with api(server.url, timeout=REQUEST_BOUND + 5) as client:
         customer_id = await new_customer(client)
         cached = (await new_order(client, customer_id)).json()
-        assert (await client.get(f"/v1/orders/{cached['id']}")).status_code == 200  # now in Redis
+        assert (await client.get(f"/v1/orders/{cached['id']}")).status_code == 200  # now cached
 
         async with Traffic() as traffic:
             for name in ("write-1", "write-2"):
@@ -188,7 +188,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         slowest = max(c.elapsed for c in traffic.calls)
         assert slowest < REQUEST_BOUND, f"a request took {slowest:.2f} s during the outage"
 
-        # Reads that Redis already holds keep answering while Postgres is away.
+        # Reads the process already holds keep answering while Postgres is away.
         assert {c.status for c in traffic.of("cached-read")} == {200}
 
         # Readiness turns 503 within two probe intervals, and the service heals by itself.
@@ -245,7 +245,6 @@ async def test_redis_outage_degrades_to_warn_with_no_5xx(
     async with api(server.url) as client:
         customer_id = await new_customer(client)
         order = (await new_order(client, customer_id)).json()
-        assert (await client.get(f"/v1/orders/{order['id']}")).status_code == 200  # now in Redis
         errors_before = await metric(server.metrics_url, "redis_client_errors_total")
         responses: list[httpx.Response] = []
 
@@ -258,7 +257,7 @@ async def test_redis_outage_degrades_to_warn_with_no_5xx(
                 return bool(ready.json()["status"] == "warn")
 
             assert await wait_for(warns, within=5) - stopped_at < NOTICE_BOUND
-            # Reads fall back to Postgres, idempotent writes stay exactly-once, sign-ups work.
+            # Reads never needed Redis, idempotent writes stay exactly-once, sign-ups work.
             key = f"redis-down-{uuid.uuid4()}"
             for _ in range(3):
                 responses += [
@@ -299,7 +298,7 @@ async def test_a_hanging_redis_costs_at_most_its_timeout(start_server: StartServ
     async with api(server.url) as client:
         customer_id = await new_customer(client)
         order = (await new_order(client, customer_id)).json()
-        assert (await client.get(f"/v1/orders/{order['id']}")).status_code == 200  # now in Redis
+        assert (await client.get(f"/v1/orders/{order['id']}")).status_code == 200  # now cached
         keys = [f"hang-{uuid.uuid4()}" for _ in range(3)]
 
         async with redis_paused(int(PAUSE * 1000)):
@@ -322,12 +321,12 @@ async def test_a_hanging_redis_costs_at_most_its_timeout(start_server: StartServ
             "requests waited for Redis instead of giving up after REDIS_TIMEOUT"
         )
         by_kind = {kind: [c for c in calls if c.kind == kind] for kind in ("read", "write", "ready")}
-        # A read makes two Redis calls (get, then set), a write three; each is cut at REDIS_TIMEOUT.
+        # A read makes no Redis call; a write makes up to three, each cut at REDIS_TIMEOUT.
         for call in by_kind["read"]:
             assert call.status == 200
             assert call.response is not None
             assert call.response.json() == order
-            assert call.elapsed < 2 * redis_timeout + SLACK, f"read took {call.elapsed:.2f} s"
+            assert call.elapsed < redis_timeout, f"a read waited for Redis: {call.elapsed:.2f} s"
         for call in by_kind["write"]:
             assert call.status == 201, call
             assert call.elapsed < 3 * redis_timeout + SLACK, f"write took {call.elapsed:.2f} s"

@@ -1,9 +1,10 @@
 """M7, M1-M3: the rules and dashboards work against the real service in a real Prometheus.
 
 Two real servers (`python -m app serve`) on loopback: one healthy, one degraded on purpose (Redis
-unreachable, a one-connection pool with a 10 ms checkout timeout, so it answers real 503s and counts
-real Redis errors and pool timeouts). A real Prometheus (the `prometheus` binary, a temporary config
-and data directory, a free loopback port) scrapes both every second with the repository's rule files.
+unreachable, one-connection pools with a 10 ms checkout timeout and the order cache off, so it answers
+real 503s and counts real Redis errors and pool timeouts). A real Prometheus (the `prometheus` binary,
+a temporary config and data directory, a free loopback port) scrapes both every second with the
+repository's rule files.
 
 Then: every recording and alerting rule evaluates without error; every metric that a rule, a panel
 or a runbook query reads is really ingested (no dead queries; `up` and node_exporter's disk metrics
@@ -154,12 +155,19 @@ def drive_healthy(url: str) -> None:
         assert client.get("/health/ready").status_code == 200
 
 
-def drive_degraded(url: str, order_id: str) -> int:
-    """Concurrent order reads (cache first, then the one-connection pool): returns how many got 503."""
+def drive_degraded(url: str, order_id: str, customer_id: str) -> int:
+    """Concurrent order reads on the starved pool, and an idempotent order (its key is looked up in the
+    unreachable Redis first): returns how many got 503."""
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=10) as client:
-            responses = await asyncio.gather(*(client.get(f"/v1/orders/{order_id}") for _ in range(40)))
+            items = [{"sku": "SKU-3", "quantity": 1, "unit_price_cents": 1}]
+            order = {"customer_id": customer_id, "items": items}
+            key = {"Idempotency-Key": uuid.uuid4().hex}
+            responses = await asyncio.gather(
+                *(client.get(f"/v1/orders/{order_id}") for _ in range(40)),
+                client.post("/v1/orders", json=order, headers=key),
+            )
             await client.get("/health/ready")
             return [response.status_code for response in responses]
 
@@ -186,6 +194,8 @@ def live(
                     DB_POOL_SIZE="1",
                     DB_MAX_OVERFLOW="0",
                     DB_POOL_TIMEOUT="0.01",
+                    DB_READ_POOL_SIZE="1",
+                    CACHE_TTL="0",  # every order read needs a connection
                 ),
                 startup_timeout=STARTUP_TIMEOUT,
             )
@@ -220,7 +230,7 @@ def test_rules_evaluate_and_every_queried_metric_is_exported(
     # The pool timeout is a race by nature; a handful of bursts make it certain.
     bursts_with_503 = 0
     for _ in range(10):
-        bursts_with_503 += drive_degraded(degraded_url, order_id) > 0
+        bursts_with_503 += drive_degraded(degraded_url, order_id, customer_id) > 0
         if bursts_with_503 >= 3:
             break
         time.sleep(1.5)

@@ -1,4 +1,8 @@
-"""Orders: place one (idempotently, through the flagged checkout flow) and read one (cache-aside).
+"""Orders: place one (idempotently, through the flagged checkout flow) and read one (cached in-process).
+
+Reads: an order never changes once placed, so its JSON is cached in the process (bounded in entries
+and time) and no replica can serve a stale one. Redis is not on the read path: a Redis round trip
+costs more CPU than the primary-key read it would save (docs/adr/0008-order-cache.md).
 
 Idempotency: Postgres is the source of truth (a unique key on the order row), Redis only remembers
 recent keys to answer retries without a query. A lost or flushed Redis therefore costs a query, never
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +38,18 @@ class PlacedOrder:
 
 class OrderService:
     def __init__(
-        self, db: Database, cache: Cache, flags: FlagProvider, *, cache_ttl: int, idempotency_ttl: int
+        self,
+        db: Database,
+        cache: Cache,
+        flags: FlagProvider,
+        *,
+        documents: MutableMapping[uuid.UUID, bytes] | None,
+        idempotency_ttl: int,
     ) -> None:
         self.db = db
-        self.cache = cache
+        self.cache = cache  # Redis: idempotency records
         self.flags = flags
-        self.cache_ttl = cache_ttl
+        self.documents = documents  # in-process order JSON by id; None when CACHE_TTL=0
         self.idempotency_ttl = idempotency_ttl
 
     async def place(
@@ -84,18 +94,19 @@ class OrderService:
         return PlacedOrder(document, replayed=False)
 
     async def get_document(self, order_id: uuid.UUID) -> bytes:
-        """The order's JSON, from the cache when Redis has it, else from Postgres (then cached)."""
-        cache_key = f"order:{order_id}"
-        if self.cache_ttl:  # CACHE_TTL=0 turns the cache off (bench/README.md: when Redis pays)
-            cached = await self.cache.get(cache_key)
-            if cached is not None:
-                return cached
+        """The order's JSON, from this process's cache, else from Postgres (then cached)."""
+        if self.documents is not None:
+            document = self.documents.get(order_id)
+            if document is not None:
+                _CACHE_HIT.inc()
+                return document
+            _CACHE_MISS.inc()
         row = await order_rows.get_order(self.db, order_id)
         if row is None:
-            raise NotFoundError("order not found")
+            raise NotFoundError("order not found")  # not cached: an order may be placed with this id
         document = _document(row)
-        if self.cache_ttl:
-            await self.cache.set(cache_key, document, self.cache_ttl)
+        if self.documents is not None:
+            self.documents[order_id] = document
         return document
 
     async def _replay(self, key: str, fingerprint: str) -> PlacedOrder | None:
@@ -119,6 +130,10 @@ class OrderService:
     async def _remember(self, key: str, fingerprint: str, document: bytes) -> None:
         record = orjson.dumps({"fingerprint": fingerprint, "document": document.decode()})
         await self.cache.set(_idempotency_cache_key(key), record, self.idempotency_ttl)
+
+
+_CACHE_HIT = metrics.ORDER_CACHE_LOOKUPS.labels(result="hit")
+_CACHE_MISS = metrics.ORDER_CACHE_LOOKUPS.labels(result="miss")
 
 
 def _reused() -> IdempotencyKeyReusedError:
