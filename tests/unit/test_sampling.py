@@ -28,7 +28,7 @@ def test_roots_are_traced_at_the_ratio() -> None:
 @pytest.mark.parametrize(
     ("variables", "ratio", "respect_parent"),
     [
-        ({}, 0.1, True),
+        ({}, 0.01, True),
         ({"OTEL_TRACES_SAMPLER": "always_on"}, 1.0, False),
         ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, 0.0, True),
         ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, 0.25, False),
