@@ -150,7 +150,7 @@ class ObservabilityMiddleware:
                 route=template,
                 path=scope["path"],
                 status=status,
-                duration_ms=round(elapsed * 1000, 3),
+                duration_ms=int(elapsed * 1_000_000) / 1000,  # µs precision; round(x, 3) costs ~1 µs
             )
 
     def _duration(self, method: str, template: str, status: int) -> Any:
