@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from cachetools import TTLCache
-from fastapi import FastAPI, Security
+from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.api import customers, health, orders, problems
-from app.api.auth import require_api_key
+from app.api.auth import ApiKeyMiddleware, document_api_key
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.domain.customers import CustomerService
@@ -91,17 +91,21 @@ def create_app(
     app.state.settings = settings
     app.state.tracer = tracer_provider.get_tracer("app") if tracer_provider is not None else None
     app.state.head_sampler = head_sampler or tracing.HeadSampler(1.0)
-    app.state.api_keys = tuple(key.get_secret_value().encode() for key in settings.api_keys)
     metrics.set_build_info(settings.app_version, settings.release_id)
 
     # Each router is included directly: FastAPI 0.165 matches nested routers level by level, twice per
     # request, and a `/v1` router around these cost ~15 % of an order read (bench/README.md).
     for router in (orders.router, customers.router):
-        app.include_router(router, prefix="/v1", dependencies=[Security(require_api_key)])
+        app.include_router(router, prefix="/v1")  # every /v1/ path needs a key: ApiKeyMiddleware
     app.include_router(health.router)
     problems.install(app)
 
+    document_api_key(app)
+
+    # Innermost first: the key is checked before the body is read, inside the security headers and CORS
+    # (a browser's preflight carries no key).
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=tuple(k.get_secret_value().encode() for k in settings.api_keys))
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -29,6 +29,26 @@ async def test_every_configured_key_works_so_keys_can_rotate(client: httpx.Async
     assert response.status_code == 404
 
 
+async def test_a_path_under_v1_needs_a_key_before_it_can_be_a_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/no-such-thing")).status_code == 404
+    refused = await client.get("/v1/no-such-thing", headers={"X-API-Key": ""})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["x-content-type-options"] == "nosniff", "a 401 still gets the security headers"
+    assert refused.headers["x-request-id"]
+
+
+async def test_a_cors_preflight_needs_no_key(make_client: ClientFactory) -> None:
+    client = await make_client(cors_origins="https://app.example")
+    client.headers.pop("X-API-Key")
+    preflight = await client.options(
+        "/v1/orders",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+
+
 async def test_health_needs_no_key(client: httpx.AsyncClient) -> None:
     client.headers.pop("X-API-Key")
     assert (await client.get("/health/live")).status_code == 200

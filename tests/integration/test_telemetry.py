@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
@@ -69,30 +69,45 @@ async def test_server_span_with_db_and_redis_children(make_client: ClientFactory
     email = f"t-{uuid.uuid4().hex[:8]}@example.com"
     customer = (await client.post("/v1/customers", json={"email": email, "name": "T"})).json()
     items = [{"sku": "S", "quantity": 1, "unit_price_cents": 5}]
-    order = (await client.post("/v1/orders", json={"customer_id": customer["id"], "items": items})).json()
     exporter.clear()
 
+    # An idempotent order: Redis (the key's record) and Postgres (SQLAlchemy) under the server span.
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    response = await client.get(f"/v1/orders/{order['id']}", headers={"traceparent": traceparent})
-    assert response.status_code == 200
-
-    spans = exporter.get_finished_spans()
-    server = next(span for span in spans if span.kind.name == "SERVER")
+    placed = await client.post(
+        "/v1/orders",
+        json={"customer_id": customer["id"], "items": items},
+        headers={"traceparent": traceparent, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert placed.status_code == 201
+    server, children = _server_span_and_children(exporter)
     assert server.attributes is not None
-    assert server.attributes["http.route"] == "/v1/orders/{order_id}"
-    assert server.attributes["http.response.status_code"] == 200
+    assert server.attributes["http.route"] == "/v1/orders"
+    assert server.attributes["http.response.status_code"] == 201
     assert format(server.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"  # W3C context in
-    children = [
-        span for span in spans if span.parent is not None and span.parent.span_id == server.context.span_id
-    ]
     systems = {
         str((span.attributes or {}).get("db.system", (span.attributes or {}).get("db.system.name")))
         for span in children
     }
-    assert {"postgresql", "redis"} <= systems, [(s.name, s.attributes) for s in spans]
-    # The order read bypasses SQLAlchemy (the read pool): its query span is made by hand.
+    assert {"postgresql", "redis"} <= systems, [(s.name, s.attributes) for s in children]
+
+    # The first read of that order bypasses SQLAlchemy (the read pool): its query span is made by hand.
+    exporter.clear()
+    response = await client.get(f"/v1/orders/{placed.json()['id']}")
+    assert response.status_code == 200
+    server, children = _server_span_and_children(exporter)
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/v1/orders/{order_id}"
     queries = [str((span.attributes or {}).get("db.query.text", "")) for span in children]
     assert any(query.startswith("SELECT") and "FROM orders" in query for query in queries), queries
+
+
+def _server_span_and_children(exporter: InMemorySpanExporter) -> tuple[ReadableSpan, list[ReadableSpan]]:
+    spans = exporter.get_finished_spans()
+    server = next(span for span in spans if span.kind.name == "SERVER")
+    children = [
+        span for span in spans if span.parent is not None and span.parent.span_id == server.context.span_id
+    ]
+    return server, children
 
 
 async def test_health_requests_make_no_spans(make_client: ClientFactory) -> None:
