@@ -5,7 +5,7 @@
   `OTEL_TRACES_EXPORTER=otlp|console`): spans still carry IDs into logs and propagation, and nothing
   is sent anywhere.
 - Sampling: `OTEL_TRACES_SAMPLER`/`_ARG`, default `parentbased_traceidratio` at 0.01: at the rate one
-  task serves, 1 % is tens of traces a second, and each traced request costs 85–170 µs of CPU
+  task serves, 1 % is tens of traces a second, and each traced request costs 85 to 170 µs of CPU
   (docs/observability.md, ADR 0005). The
   decision is taken once per request, first thing in ObservabilityMiddleware (`HeadSampler`): an
   unsampled request creates no span, and the DB and Redis instrumentations stand aside for it.
