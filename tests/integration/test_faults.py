@@ -238,6 +238,19 @@ async def test_a_connection_cut_mid_operation_does_not_fail_the_request(
     assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
+async def test_a_read_pool_connection_that_failed_is_closed_not_reused(make_client: ClientFactory) -> None:
+    """The read pool skips the reset query on release, so a connection left mid-operation by a failure
+    ("another operation is in progress", seen in the outage test) must never serve the next read."""
+    client = await make_client()
+    database: Database = client.app.state.orders.db  # type: ignore[attr-defined]
+    assert dict(await database.fetchrow("SELECT 1 AS one") or {}) == {"one": 1}
+    assert database.read_pool.get_size() == 1
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await database.fetchrow("SELECT 1 / 0")
+    assert database.read_pool.get_size() == 0, "the failed connection went back to the pool"
+    assert dict(await database.fetchrow("SELECT 2 AS two") or {}) == {"two": 2}  # a fresh one is opened
+
+
 async def test_redis_outage_degrades_to_warn_with_no_5xx(
     start_server: StartServer, database_url: str
 ) -> None:

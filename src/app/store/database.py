@@ -152,17 +152,17 @@ class Database:
     async def fetchrow(self, query: str, *args: object) -> Mapping[str, Any] | None:
         """A hot-path read on the read pool: one statement, no transaction."""
         conn = await self._acquire_read()
+        reusable = False
         try:
-            if self.tracer is not None and trace.get_current_span().is_recording():
-                with self.tracer.start_as_current_span(
-                    query.split(" ", 1)[0],
-                    kind=SpanKind.CLIENT,
-                    attributes={"db.system.name": "postgresql", "db.query.text": query},
-                ):
-                    return await conn.fetchrow(query, *args)  # type: ignore[no-any-return]
-            record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
+            record = await self._fetchrow(conn, query, args)
+            reusable = True
             return record
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as error:
+        except (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # "another operation is in progress": a connection cut mid-query
+            OSError,
+        ) as error:
             raise DatabaseUnavailableError("database connection lost") from error
         except TimeoutError as error:  # command_timeout, beside the server's statement_timeout
             raise DatabaseUnavailableError("database did not answer in time") from error
@@ -171,10 +171,27 @@ class Database:
                 raise DatabaseUnavailableError("database did not answer in time") from error
             raise
         finally:
-            # A connection Postgres cut is closed here and replaced on a later acquire; a failure to
-            # release must not replace the request's outcome (as in `_connect`).
+            if not reusable:
+                # A connection that failed mid-statement can be left in a protocol state the next
+                # request cannot use, and these connections skip the reset query that would notice
+                # (the outage fault test found a 500 that way). Close it; the pool opens a new one.
+                conn.terminate()
+            # A failure to release must not replace the request's outcome (as in `_connect`).
             with suppress(Exception):
                 await self.read_pool.release(conn)
+
+    async def _fetchrow(
+        self, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
+    ) -> Mapping[str, Any] | None:
+        if self.tracer is not None and trace.get_current_span().is_recording():
+            with self.tracer.start_as_current_span(
+                query.split(" ", 1)[0],
+                kind=SpanKind.CLIENT,
+                attributes={"db.system.name": "postgresql", "db.query.text": query},
+            ):
+                return await conn.fetchrow(query, *args)  # type: ignore[no-any-return]
+        record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
+        return record
 
     async def _acquire_read(self) -> asyncpg.Connection:
         pending = metrics.DB_POOL_PENDING.labels(pool_name="reads")
