@@ -100,6 +100,9 @@ class Database:
         self.read_pool = read_pool
         # Waiting readers queue here, first come first served; see _acquire_read.
         self._read_slots = asyncio.Semaphore(read_pool.get_max_size())
+        # The read path's metric children, looked up once rather than on every read.
+        self._read_pending = metrics.DB_POOL_PENDING.labels(pool_name="reads")
+        self._read_wait = metrics.DB_POOL_WAIT.labels(pool_name="reads")
         self.pool_timeout = pool_timeout
         # Set when tracing is on: fetchrow bypasses SQLAlchemy, so its query span is made here.
         self.tracer: Tracer | None = None
@@ -199,8 +202,7 @@ class Database:
         return record
 
     async def _acquire_read(self) -> asyncpg.Connection:
-        pending = metrics.DB_POOL_PENDING.labels(pool_name="reads")
-        pending.inc()
+        self._read_pending.inc()
         started = time.perf_counter()
         try:
             # asyncpg's pool hands a released connection to whichever task asks next, and a waiter
@@ -220,8 +222,8 @@ class Database:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             raise DatabaseUnavailableError("cannot connect to the database") from error
         finally:
-            pending.dec()
-            metrics.DB_POOL_WAIT.labels(pool_name="reads").observe(time.perf_counter() - started)
+            self._read_pending.dec()
+            self._read_wait.observe(time.perf_counter() - started)
         return conn
 
     async def ping(self) -> None:
