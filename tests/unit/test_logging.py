@@ -70,7 +70,9 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
         None,
         path="/x/redis://u:pw@h/0",
         method="GET",
+        route="unmatched",
         status=404,
+        duration_ms=1.25,
     )
     (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert line["event"] == "request"
@@ -82,12 +84,12 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
         "0af7651916cd43dd8448eb211c80319c",
         None,
     )
-    assert (line["method"], line["status"]) == ("GET", 404)
+    assert (line["method"], line["route"], line["status"], line["duration_ms"]) == ("GET", "unmatched", 404, 1.25)
     assert "pw@" not in line["path"]
 
 
 @pytest.mark.usefixtures("json_logging")
 def test_the_access_line_follows_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("WARNING")
-    write_access_line("rid-3", None, None, path="/x", method="GET", status=200)
+    write_access_line("rid-3", None, None, path="/x", method="GET", route="/x", status=200, duration_ms=1.0)
     assert capsys.readouterr().out == ""

@@ -15,19 +15,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool
 
+from app.observability.http_metrics import HttpServerMetrics
+
 # Every alert threshold is a bucket edge (p99 > 2 s needs a 2.0 edge).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "unmatched"
 
-HTTP_DURATION = Histogram(
-    "http_server_request_duration_seconds",
-    "Duration of HTTP server requests.",
-    ["http_request_method", "http_route", "http_response_status_code"],
-    buckets=LATENCY_BUCKETS,
-)
-HTTP_ACTIVE = Gauge(
-    "http_server_active_requests", "Number of in-flight HTTP server requests.", ["http_request_method"]
-)
+# http_server_request_duration_seconds and http_server_active_requests, without a lock per change.
+HTTP_SERVER = HttpServerMetrics(LATENCY_BUCKETS)
+REGISTRY.register(HTTP_SERVER)
 
 EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a timer, last sample.")
 

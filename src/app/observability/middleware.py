@@ -57,8 +57,6 @@ class ObservabilityMiddleware:
         self.tracer = tracer
         self.sampler = sampler or HeadSampler(1.0)
         self.excluded_prefixes = excluded_prefixes
-        self._durations: dict[tuple[str, str, int], Any] = {}  # metric children, one per label set
-        self._active: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,10 +102,8 @@ class ObservabilityMiddleware:
         started_response = False
         error: BaseException | None = None
         started = time.perf_counter()
-        active = self._active.get(method) or self._active.setdefault(
-            method, metrics.HTTP_ACTIVE.labels(http_request_method=method)
-        )
-        active.inc()
+        red = metrics.HTTP_SERVER
+        red.started(method)
         span = otel_token = None
         if tracer is not None:
             span = _start_server_span(tracer, scope, method)
@@ -134,14 +130,11 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             if otel_token is not None:
                 otel_context.detach(otel_token)
-            active.dec()
             template = route_template(scope)
             trace_id = span_id = None
             if span is not None:
                 trace_id, span_id = _end_server_span(span, method, template, status, error)
-            self._duration(method, template, status).observe(
-                elapsed, {"trace_id": trace_id} if trace_id else None
-            )
+            red.finished(method, template, status, elapsed, trace_id)
             write_access_line(
                 rid,
                 trace_id or inbound_trace_id.get(),
@@ -152,13 +145,6 @@ class ObservabilityMiddleware:
                 status=status,
                 duration_ms=int(elapsed * 1_000_000) / 1000,  # µs precision; round(x, 3) costs ~1 µs
             )
-
-    def _duration(self, method: str, template: str, status: int) -> Any:
-        key = (method, template, status)
-        child = self._durations.get(key)
-        if child is None:
-            child = self._durations[key] = metrics.HTTP_DURATION.labels(method, template, str(status))
-        return child
 
 
 def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> Span:
