@@ -30,6 +30,49 @@ class DatabaseUnavailableError(Exception):
     """Postgres could not serve the request in time: the API answers 503, never 500."""
 
 
+class _Line:
+    """Where a pool's callers wait for a connection: first come first served, up to the pool timeout.
+
+    Both pools wait on an `asyncio.Queue` (SQLAlchemy's `AsyncAdaptedQueuePool`, asyncpg's `Pool`). A
+    released connection goes to whichever task asks next, and a woken waiter that finds it taken goes to
+    the back of the line, so under load some requests went round several times: a p99 several times the
+    median, and now and then a timeout. `asyncio.Semaphore` is first come first served (Python 3.12):
+    with one slot per connection, waiting happens here and the pool always has a connection to give.
+    It also counts the waiters, the wait and the timeouts for the pool's metrics.
+    """
+
+    def __init__(self, pool_name: str, size: int, timeout: float) -> None:
+        self.pool_name = pool_name
+        self._slots = asyncio.Semaphore(size)
+        self._timeout = timeout
+        # Metric children looked up once, not on every checkout.
+        self._pending = metrics.DB_POOL_PENDING.labels(pool_name=pool_name)
+        self._wait = metrics.DB_POOL_WAIT.labels(pool_name=pool_name)
+        self._timeouts = metrics.DB_POOL_TIMEOUTS.labels(pool_name=pool_name)
+
+    async def enter(self) -> None:
+        self._pending.inc()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError as error:
+            self._timeouts.inc()
+            raise DatabaseUnavailableError(
+                f"no {self.pool_name} connection within the pool timeout"
+            ) from error
+        finally:
+            self._pending.dec()
+            self._wait.observe(time.perf_counter() - started)
+
+    def leave(self) -> None:
+        self._slots.release()
+
+    def full(self) -> bool:
+        """Every connection is taken (or promised to a waiter)."""
+        return self._slots.locked()
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url.get_secret_value(),
@@ -98,12 +141,8 @@ class Database:
         self.engine = engine
         self.pool_capacity = pool_capacity
         self.read_pool = read_pool
-        # Waiting readers queue here, first come first served; see _acquire_read.
-        self._read_slots = asyncio.Semaphore(read_pool.get_max_size())
-        # The read path's metric children, looked up once rather than on every read.
-        self._read_pending = metrics.DB_POOL_PENDING.labels(pool_name="reads")
-        self._read_wait = metrics.DB_POOL_WAIT.labels(pool_name="reads")
-        self.pool_timeout = pool_timeout
+        self._main_line = _Line("main", pool_capacity, pool_timeout)
+        self._read_line = _Line("reads", read_pool.get_max_size(), pool_timeout)
         # Set when tracing is on: fetchrow bypasses SQLAlchemy, so its query span is made here.
         self.tracer: Tracer | None = None
         metrics.DB_POOL_MAX.labels(pool_name="main").set(pool_capacity)
@@ -125,18 +164,21 @@ class Database:
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        metrics.DB_POOL_PENDING.labels(pool_name="main").inc()
-        started = time.perf_counter()
+        await self._main_line.enter()
+        try:
+            async with self._checked_out() as conn:
+                yield conn
+        finally:
+            self._main_line.leave()  # after the connection is back in the pool
+
+    @asynccontextmanager
+    async def _checked_out(self) -> AsyncIterator[AsyncConnection]:
         try:
             conn = await self.engine.connect()
-        except exc.TimeoutError as error:
-            metrics.DB_POOL_TIMEOUTS.labels(pool_name="main").inc()
+        except exc.TimeoutError as error:  # not expected: the line keeps checkouts within the pool's size
             raise DatabaseUnavailableError("connection pool exhausted") from error
         except (exc.DBAPIError, OSError, TimeoutError) as error:
             raise DatabaseUnavailableError("cannot connect to the database") from error
-        finally:
-            metrics.DB_POOL_PENDING.labels(pool_name="main").dec()
-            metrics.DB_POOL_WAIT.labels(pool_name="main").observe(time.perf_counter() - started)
         try:
             yield conn
         except exc.DBAPIError as error:
@@ -186,7 +228,7 @@ class Database:
                 with suppress(Exception):
                     await self.read_pool.release(conn)
             finally:
-                self._read_slots.release()
+                self._read_line.leave()
 
     async def _fetchrow(
         self, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
@@ -202,28 +244,14 @@ class Database:
         return record
 
     async def _acquire_read(self) -> asyncpg.Connection:
-        self._read_pending.inc()
-        started = time.perf_counter()
+        await self._read_line.enter()
         try:
-            # asyncpg's pool hands a released connection to whichever task asks next, and a waiter
-            # that loses it goes to the back of the line (asyncio.Queue.get). Under load that sent
-            # some reads round several times: a p99 several times the median. asyncio.Semaphore is
-            # first come first served, so waiting happens here and the pool always has a connection.
-            async with asyncio.timeout(self.pool_timeout):
-                await self._read_slots.acquire()
-                try:
-                    conn: asyncpg.Connection = await self.read_pool.acquire()
-                except BaseException:
-                    self._read_slots.release()
-                    raise
-        except TimeoutError as error:
-            metrics.DB_POOL_TIMEOUTS.labels(pool_name="reads").inc()
-            raise DatabaseUnavailableError("no read connection within the pool timeout") from error
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-            raise DatabaseUnavailableError("cannot connect to the database") from error
-        finally:
-            self._read_pending.dec()
-            self._read_wait.observe(time.perf_counter() - started)
+            conn: asyncpg.Connection = await self.read_pool.acquire()
+        except BaseException as error:
+            self._read_line.leave()
+            if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+                raise DatabaseUnavailableError("cannot connect to the database") from error
+            raise
         return conn
 
     async def ping(self) -> None:
@@ -234,7 +262,7 @@ class Database:
         a free slot instead would time the probe out, and a load spike would take every task out of the
         load balancer at once (the fault tests found readiness 503 under a full pool).
         """
-        if self.engine.sync_engine.pool.checkedout() >= self.pool_capacity:  # type: ignore[attr-defined]
+        if self._main_line.full():
             return
         async with self.connect() as conn:
             await conn.execute(text("SELECT 1"))
