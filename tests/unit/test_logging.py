@@ -84,7 +84,8 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
         "0af7651916cd43dd8448eb211c80319c",
         None,
     )
-    assert (line["method"], line["route"], line["status"], line["duration_ms"]) == ("GET", "unmatched", 404, 1.25)
+    assert (line["method"], line["route"], line["status"]) == ("GET", "unmatched", 404)
+    assert line["duration_ms"] == 1.25
     assert "pw@" not in line["path"]
 
 

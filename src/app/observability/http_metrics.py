@@ -1,12 +1,12 @@
 """The RED metrics of the HTTP server, counted in plain Python values and exported by a collector.
 
 prometheus-client's `Histogram` and `Gauge` take a lock on every change: an observation is a sum and a
-bucket, each under its own lock, and the active-requests gauge is two more. That cost ~7 µs of a
-request (measured in-process; docs/adr/0005-telemetry-in-one-middleware.md), most of the remaining
-telemetry budget on a cached read. Only the event loop's thread changes these values, so they need no
-lock: the middleware adds to lists and dicts, and the scrape (prometheus-client's exposition, on the
-metrics thread) copies them. Copying a list or dict is one C call, so the GIL makes each copy whole;
-a scrape may see a request in the active gauge and not yet in the histogram, as it could before.
+bucket, each under its own lock, and the active-requests gauge is two more. Counted with cachegrind on
+the cached order read, that was ~20k instructions per request, a fifth of what the middleware cost
+(bench/README.md). Only the event loop's thread changes these values, so they need no lock: the
+middleware adds to lists and dicts, and the scrape (prometheus-client's exposition, on the metrics
+thread) copies them. Copying a list or dict is one C call, so the GIL makes each copy whole; a scrape
+may see a request in the active gauge and not yet in the histogram, as it could before.
 This relies on the GIL: a free-threaded Python build would need the lock back.
 """
 

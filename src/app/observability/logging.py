@@ -25,6 +25,7 @@ _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|co
 _MAX_LOGGED_PATH = 256
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s/]+@", re.I)
 REDACTED = "[REDACTED]"
+_ACCESS_LINE_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 access_log = structlog.get_logger("app.access")
 
@@ -77,7 +78,7 @@ def write_access_line(
         "duration_ms": duration_ms,
     }
     stream = sys.stdout.buffer  # looked up per line, as print() does: stdout may have been replaced
-    stream.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z))
+    stream.write(orjson.dumps(line, option=_ACCESS_LINE_OPTIONS))
     stream.flush()
 
 

@@ -65,7 +65,8 @@ class ObservabilityMiddleware:
         rid, traceparent = _read_headers(scope)
         match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
         token = request_id.set(rid)
-        trace_token = inbound_trace_id.set(match.group(1).decode() if match else None)
+        # Only a caller's trace is set: most requests carry none, and None is the default.
+        trace_token = inbound_trace_id.set(match.group(1).decode()) if match else None
         try:
             if scope["path"].startswith(self.excluded_prefixes):
                 await self._untraced(scope, receive, _with_header(send, (REQUEST_ID_HEADER, rid.encode())))
@@ -74,7 +75,8 @@ class ObservabilityMiddleware:
             traced = self.tracer is not None and self.sampler.sampled(parent_sampled)
             await self._observed(scope, receive, send, rid, tracer=self.tracer if traced else None)
         finally:
-            inbound_trace_id.reset(trace_token)
+            if trace_token is not None:
+                inbound_trace_id.reset(trace_token)
             request_id.reset(token)
 
     async def _untraced(self, scope: Scope, receive: Receive, send: Send) -> None:
