@@ -68,6 +68,7 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
         "rid-2",
         "0af7651916cd43dd8448eb211c80319c",
         None,
+        ended=1_800_000_000.25,
         path="/x/redis://u:pw@h/0",
         method="GET",
         route="unmatched",
@@ -78,7 +79,7 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
     assert line["event"] == "request"
     assert line["logger"] == "app.access"
     assert line["level"] == "info"
-    assert line["timestamp"].endswith("Z")
+    assert line["timestamp"] == "2027-01-15T08:00:00.250000Z"  # the request's end, not the write's
     assert (line["request_id"], line["trace_id"], line["span_id"]) == (
         "rid-2",
         "0af7651916cd43dd8448eb211c80319c",
@@ -92,5 +93,7 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
 @pytest.mark.usefixtures("json_logging")
 def test_the_access_line_follows_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("WARNING")
-    write_access_line("rid-3", None, None, path="/x", method="GET", route="/x", status=200, duration_ms=1.0)
+    write_access_line(
+        "rid-3", None, None, ended=0.0, path="/x", method="GET", route="/x", status=200, duration_ms=1.0
+    )
     assert capsys.readouterr().out == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, get_current_span
+from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
 from app.observability.middleware import ObservabilityMiddleware
@@ -141,3 +143,20 @@ async def test_an_unknown_method_is_recorded_as_other() -> None:
         "_OTHER",
         "BREW",
     )
+
+
+async def test_requests_are_counted_at_the_end_of_the_loop_pass_they_ended_in() -> None:
+    """RED observations and access lines are recorded once per event-loop pass, for every request that
+    ended in it: the middleware's cost halved on the cached order read (bench/README.md)."""
+    middleware = ObservabilityMiddleware(Recorder(status=418))
+    labels = {"http_request_method": "GET", "http_route": "unmatched", "http_response_status_code": "418"}
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("http_server_request_duration_seconds_count", labels) or 0.0
+
+    before = count()
+    await _call(middleware)  # neither request suspends: both end in this pass of the loop
+    await _call(middleware)
+    assert count() == before, "recorded before the pass ended"
+    await asyncio.sleep(0)
+    assert count() == before + 2

@@ -43,6 +43,7 @@ def write_access_line(
     trace_id: str | None,
     span_id: str | None,
     *,
+    ended: float,
     method: str,
     route: str,
     path: str,
@@ -55,16 +56,18 @@ def write_access_line(
     timestamp, context lookup, redaction over every key) cost ~40 µs per request, a third of the
     telemetry budget. The fields are known here, so only the path needs masking. One `orjson.dumps` of
     a dict is also faster than building the line as an f-string in Python (1.9 against 2.8 µs, measured).
+    `ended` is the request's end (a `time.time()`). The line is written, not flushed: the middleware
+    flushes once for all the requests that ended in one pass of the event loop (`flush_access_lines`).
     """
     if not _AccessLine.enabled:
         return
     path = mask_url_credentials(path[:_MAX_LOGGED_PATH]) if "://" in path else path[:_MAX_LOGGED_PATH]
     if not _AccessLine.direct:
         fields = {"method": method, "route": route, "status": status, "duration_ms": duration_ms}
-        access_log.info("request", path=path, **fields, request_id=rid, trace_id=trace_id)
+        access_log.info("request", path=path, **fields, request_id=rid, trace_id=trace_id, span_id=span_id)
         return
     line = {
-        "timestamp": datetime.datetime.now(datetime.UTC),  # orjson writes it as ISO 8601 with a Z
+        "timestamp": datetime.datetime.fromtimestamp(ended, datetime.UTC),  # orjson: ISO 8601 with a Z
         "level": "info",
         "event": "request",
         "logger": "app.access",
@@ -79,7 +82,10 @@ def write_access_line(
     }
     stream = sys.stdout.buffer  # looked up per line, as print() does: stdout may have been replaced
     stream.write(orjson.dumps(line, option=_ACCESS_LINE_OPTIONS))
-    stream.flush()
+
+
+def flush_access_lines() -> None:
+    sys.stdout.buffer.flush()
 
 
 def add_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
