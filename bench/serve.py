@@ -3,7 +3,8 @@
     python bench/serve.py on     # as `python -m app serve` serves it: RED metrics, JSON access line
                                  # (to stdout, which bench/run.py sends to /dev/null), tracing at the
                                  # default sampling with a batch span processor (spans are dropped)
-    python bench/serve.py off    # the same app and settings, no middleware, no tracing, WARNING logs
+    python bench/serve.py off    # the same app and settings (security headers included), no telemetry:
+                                 # no ObservabilityMiddleware, no tracing, WARNING logs
     python bench/serve.py bare   # FastAPI with one route: the yardstick every ratio is taken against
 
 Tracing instrumentations, each on the bare app, every request traced (one span, spans dropped):
@@ -84,7 +85,7 @@ def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
     app.add_api_route("/bench/hello", hello)
     if telemetry and settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
-    return app, as_served(app) if telemetry else app
+    return app, as_served(app, telemetry=telemetry)
 
 
 def main(mode: str) -> None:

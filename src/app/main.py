@@ -102,11 +102,10 @@ def create_app(
 
     document_api_key(app)
 
-    # Innermost first: the key is checked before the body is read, inside the security headers and CORS
-    # (a browser's preflight carries no key).
+    # Innermost first: the key is checked before the body is read, inside CORS (a browser's preflight
+    # carries no key). The security headers go on outside the app, in `as_served`.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=tuple(k.get_secret_value().encode() for k in settings.api_keys))
-    app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -125,6 +124,11 @@ def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
     return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
 
 
-def as_served(app: FastAPI) -> ASGIApp:
-    """The app as uvicorn serves it: observability wraps everything, FastAPI's own 500s included."""
-    return ObservabilityMiddleware(app, tracer=app.state.tracer, sampler=app.state.head_sampler)
+def as_served(app: FastAPI, *, telemetry: bool = True) -> ASGIApp:
+    """The app as uvicorn serves it. Security headers, then observability, wrap everything, FastAPI's
+    own 500s included: those are sent by its outermost error middleware, past any `add_middleware`.
+    `telemetry=False` is for the benchmark's baseline."""
+    secured = SecurityHeadersMiddleware(app)
+    if not telemetry:
+        return secured
+    return ObservabilityMiddleware(secured, tracer=app.state.tracer, sampler=app.state.head_sampler)

@@ -119,6 +119,7 @@ async def test_an_unexpected_error_is_a_bare_500_with_the_request_id(
     assert response.json()["request_id"] == "trace-me-123"
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff", "a 500 still gets the security headers"
 
 
 async def test_security_headers_and_closed_cors(client: httpx.AsyncClient) -> None:
