@@ -6,9 +6,9 @@
   is sent anywhere.
 - Sampling: `OTEL_TRACES_SAMPLER`/`_ARG`, default `parentbased_traceidratio` at 0.01: at the rate one
   task serves, 1 % is tens of traces a second, and each traced request costs 85 to 170 µs of CPU
-  (docs/observability.md, ADR 0005). The
-  decision is taken once per request, first thing in ObservabilityMiddleware (`HeadSampler`): an
-  unsampled request creates no span, and the DB and Redis instrumentations stand aside for it.
+  (docs/observability.md, ADR 0005). The decision is taken once per request, first thing in
+  ObservabilityMiddleware (`HeadSampler`): an unsampled request creates no span, and the DB and Redis
+  instrumentations stand aside for it.
   Samplers we do not know (`jaeger_remote`, `xray`, ...) are left to the SDK, which reads the same
   variables.
 """

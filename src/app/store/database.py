@@ -139,7 +139,6 @@ class Database:
         self, engine: AsyncEngine, pool_capacity: int, read_pool: asyncpg.Pool, pool_timeout: float
     ) -> None:
         self.engine = engine
-        self.pool_capacity = pool_capacity
         self.read_pool = read_pool
         self._main_line = _Line("main", pool_capacity, pool_timeout)
         self._read_line = _Line("reads", read_pool.get_max_size(), pool_timeout)
