@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.store.database import Database
+from app.store.database import Database, DatabaseUnavailableError
 from tests.conftest import API_KEY, OLD_API_KEY
 from tests.integration.conftest import ClientFactory
 from tests.integration.faults import (
@@ -249,6 +249,28 @@ async def test_a_read_pool_connection_that_failed_is_closed_not_reused(make_clie
         await database.fetchrow("SELECT 1 / 0")
     assert database.read_pool.get_size() == 0, "the failed connection went back to the pool"
     assert dict(await database.fetchrow("SELECT 2 AS two") or {}) == {"two": 2}  # a fresh one is opened
+
+
+async def test_a_read_connection_the_server_closed_is_a_503_and_frees_its_slot(
+    make_client: ClientFactory, database_url: str
+) -> None:
+    """asyncpg hands a connection the server closed back to its pool by itself, then refuses to
+    terminate or release it: that refusal once replaced the 503 with a 500 (the outage test, on a clean
+    clone) and kept the read line's slot."""
+    client = await make_client(db_read_pool_size=1, db_pool_timeout=0.5)
+    database: Database = client.app.state.orders.db  # type: ignore[attr-defined]
+    pid = (await database.fetchrow("SELECT pg_backend_pid() AS pid") or {})["pid"]
+    sleeping = asyncio.create_task(database.fetchrow("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.3)
+    admin = await asyncpg.connect(database_url)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    with pytest.raises(DatabaseUnavailableError):
+        await sleeping
+    # The pool's only slot is free again: the next read gets a new connection, not a pool timeout.
+    assert dict(await database.fetchrow("SELECT 2 AS two") or {}) == {"two": 2}
 
 
 async def test_redis_outage_degrades_to_warn_with_no_5xx(

@@ -217,14 +217,15 @@ class Database:
                 raise DatabaseUnavailableError("database did not answer in time") from error
             raise
         finally:
-            if not reusable:
-                # A connection that failed mid-statement can be left in a protocol state the next
-                # request cannot use, and these connections skip the reset query that would notice
-                # (the outage fault test found a 500 that way). Close it; the pool opens a new one.
-                conn.terminate()
             try:
-                # A failure to release must not replace the request's outcome (as in `_connect`).
+                # Nothing here may replace the request's outcome (as in `_connect`). A connection the
+                # server closed was already handed back by asyncpg, which then refuses both calls.
                 with suppress(Exception):
+                    if not reusable:
+                        # A connection that failed mid-statement can be left in a protocol state the
+                        # next request cannot use, and these connections skip the reset query that
+                        # would notice (the outage test found a 500 that way). The pool opens a new one.
+                        conn.terminate()
                     await self.read_pool.release(conn)
             finally:
                 self._read_line.leave()
