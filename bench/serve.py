@@ -35,7 +35,7 @@ from app.main import as_served, create_app
 from app.observability.logging import configure_logging
 from app.observability.metrics import serve_metrics
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.tracing import create_tracer_provider, sampling_from_env
+from app.observability.tracing import create_tracer_provider, sampling_from_env, untraced_by_default
 from app.server import create_server
 from app.settings import Settings
 
@@ -85,6 +85,8 @@ def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
     app.add_api_route("/bench/hello", hello)
     if telemetry and settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
+    if telemetry:
+        untraced_by_default()  # as `python -m app serve` starts
     return app, as_served(app, telemetry=telemetry)
 
 

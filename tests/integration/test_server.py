@@ -65,6 +65,33 @@ def test_an_untraced_request_still_logs_the_callers_trace_id(server: ServerProce
     assert [line["trace_id"] for line in access] == [trace_id]  # not sampled, yet joinable upstream
 
 
+def test_a_traced_request_records_its_database_span_and_an_untraced_one_records_none(
+    database_url: str, redis_prefix: str
+) -> None:
+    """The server starts untraced (the instrumentations stand aside for the 99 % of requests that are
+    not sampled); a sampled request must still get its DB span. Spans go to the console exporter."""
+    traced, untraced = uuid.uuid4().hex, uuid.uuid4().hex
+    with ServerProcess(server_env(database_url, redis_prefix, OTEL_TRACES_EXPORTER="console")) as running:
+        running.wait_until_ready()
+        for trace_id, flag in ((traced, "01"), (untraced, "00")):
+            headers = {"X-API-Key": API_KEY, "traceparent": f"00-{trace_id}-b7ad6b7169203331-{flag}"}
+            assert httpx.get(f"{running.url}/v1/customers/{uuid.uuid4()}", headers=headers).status_code == 404
+        assert running.terminate() == 0  # the tracer provider exports its batch at shutdown
+        spans = [obj for obj in _json_objects(running.output()) if "kind" in obj and "context" in obj]
+    assert {span["context"]["trace_id"] for span in spans} == {f"0x{traced}"}
+    kinds = {span["kind"]: span for span in spans}
+    assert kinds["SpanKind.CLIENT"]["parent_id"] == kinds["SpanKind.SERVER"]["context"]["span_id"]
+
+
+def _json_objects(output: str) -> list[dict[str, Any]]:
+    """Every JSON object in the output: one-line log records and the console exporter's indented spans."""
+    decoder, objects, at = json.JSONDecoder(), [], 0
+    while (at := output.find("{", at)) != -1:
+        obj, at = decoder.raw_decode(output, at)
+        objects.append(obj)
+    return objects
+
+
 def test_a_hostile_request_id_is_replaced_not_echoed(server: ServerProcess) -> None:
     huge = "A" * 10_000
     response = httpx.get(f"{server.url}/health/live", headers={"X-Request-ID": huge})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -15,7 +17,7 @@ from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.tracing import HeadSampler
+from app.observability.tracing import UNTRACED, HeadSampler, untraced_by_default
 
 SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 NOT_SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
@@ -80,6 +82,26 @@ async def test_an_untraced_request_makes_no_span_and_suppresses_client_instrumen
     await _call(middleware)
     assert exporter.get_finished_spans() == ()
     assert app.instrumented == [False]  # DB and Redis instrumentations skip: no non-recording spans
+
+
+async def test_in_a_process_started_untraced_a_traced_request_still_instruments_its_clients() -> None:
+    """As `python -m app serve` runs: UNTRACED is the starting context, and a traced request's DB and
+    Redis spans are recorded all the same (its context is the caller's, not the one it started in)."""
+    app = Recorder()
+    middleware, exporter = _traced(app, ratio=0.0)
+
+    async def requests() -> object:
+        untraced_by_default()
+        await _call(middleware)  # not sampled
+        await _call(middleware, traceparent=SAMPLED)  # the caller sampled it
+        return otel_context.get_current()
+
+    # A context of its own, so the rest of this test process does not start untraced.
+    after = await asyncio.get_running_loop().create_task(requests(), context=contextvars.Context())
+    assert app.instrumented == [False, True]
+    assert app.traced == [False, True]
+    assert after is UNTRACED  # each request left the context as it found it
+    assert len(exporter.get_finished_spans()) == 1
 
 
 async def test_a_traced_request_has_a_server_span_current_inside_the_app() -> None:

@@ -21,21 +21,19 @@ import asyncio
 import random
 import re
 import time
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-
-# The key behind the public `suppress_instrumentation()`, which every contrib instrumentation checks;
-# attaching one prebuilt context is cheaper than entering that context manager per request.
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
 from app.observability.context import UNOBSERVED_PATHS, inbound_trace_id, request_id
 from app.observability.logging import flush_access_lines, write_access_line
-from app.observability.tracing import HeadSampler
+from app.observability.tracing import UNTRACED, HeadSampler
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
@@ -46,8 +44,6 @@ _OTHER = "_OTHER"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 # A request that ended: its end time, ID, trace and span IDs, method, route, path, status, duration.
 _Finished = tuple[float, str, str | None, str | None, str, str, str, int, float]
-# The context of a request that is not traced: contrib DB and Redis instrumentations skip at once.
-_UNTRACED = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, otel_context.Context())
 
 
 class ObservabilityMiddleware:
@@ -87,14 +83,22 @@ class ObservabilityMiddleware:
             request_id.reset(token)
 
     async def _untraced(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.tracer is None:
-            await self.app(scope, receive, send)
-            return
-        otel_token = otel_context.attach(_UNTRACED)
+        otel_token = self._attach_untraced()
         try:
             await self.app(scope, receive, send)
         finally:
-            otel_context.detach(otel_token)
+            if otel_token is not None:
+                otel_context.detach(otel_token)
+
+    def _attach_untraced(self) -> Token[Context] | None:
+        """Make the DB and Redis instrumentations stand aside for a request that is not traced.
+
+        The server starts untraced (`tracing.untraced_by_default`), so there is nothing to attach
+        there; in-process callers (tests, an embedding app) get UNTRACED attached here.
+        """
+        if self.tracer is None or otel_context.get_current() is UNTRACED:
+            return None
+        return otel_context.attach(UNTRACED)
 
     async def _observed(
         self,
@@ -113,12 +117,13 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         red = metrics.HTTP_SERVER
         red.started(method)
-        span = otel_token = None
+        span = None
+        otel_token: Token[Context] | None
         if tracer is not None:
-            span = _start_server_span(tracer, scope, method)
-            otel_token = otel_context.attach(trace.set_span_in_context(span))
-        elif self.tracer is not None:  # tracing is on, this request is not traced
-            otel_token = otel_context.attach(_UNTRACED)
+            span, span_context = _start_server_span(tracer, scope, method)
+            otel_token = otel_context.attach(span_context)
+        else:
+            otel_token = self._attach_untraced()
 
         async def send_observed(message: Message) -> None:
             nonlocal status, started_response
@@ -177,8 +182,10 @@ class ObservabilityMiddleware:
         flush_access_lines()
 
 
-def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> Span:
-    """The request's server span (HTTP semantic conventions), child of the caller's context if any."""
+def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> tuple[Span, Context]:
+    """The request's server span (HTTP semantic conventions), child of the caller's context if any,
+    and the context to run the request in: the caller's (its baggage too) with the span current, and
+    not the process's UNTRACED, so the DB and Redis instrumentations record child spans."""
     carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     attributes: dict[str, Any] = {
         "http.request.method": method,
@@ -194,9 +201,9 @@ def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> Span:
         attributes["client.address"] = client[0]
     if user_agent := carrier.get("user-agent"):
         attributes["user_agent.original"] = user_agent
-    return tracer.start_span(
-        _span_method(method), propagate.extract(carrier), kind=SpanKind.SERVER, attributes=attributes
-    )
+    parent = propagate.extract(carrier)  # a new Context, whatever is current
+    span = tracer.start_span(_span_method(method), parent, kind=SpanKind.SERVER, attributes=attributes)
+    return span, trace.set_span_in_context(span, parent)
 
 
 def _end_server_span(
