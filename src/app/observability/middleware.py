@@ -252,8 +252,9 @@ def _read_headers(scope: Scope) -> tuple[str, bytes | None]:
             rid = value.decode() if _SAFE_REQUEST_ID.fullmatch(value) else ""
         elif name == b"traceparent":
             traceparent = value
-    # 128 random bits, as a UUID4 has, without the UUID object: an ID, not a secret.
-    return rid or f"{random.getrandbits(128):032x}", traceparent
+    # 128 random bits as 32 hex digits, as a UUID4 has, without the UUID object: an ID, not a secret.
+    # (`to_bytes().hex()` formats them in half the time of an f-string's `:032x`.)
+    return rid or random.getrandbits(128).to_bytes(16).hex(), traceparent
 
 
 def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
