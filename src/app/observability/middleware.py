@@ -21,6 +21,7 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Awaitable
 from contextvars import Token
 from typing import Any
 
@@ -125,12 +126,13 @@ class ObservabilityMiddleware:
         else:
             otel_token = self._attach_untraced()
 
-        async def send_observed(message: Message) -> None:
+        def send_observed(message: Message) -> Awaitable[None]:
+            # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status, started_response = message["status"], True
                 message["headers"] = [*message.get("headers", ()), rid_header]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_observed)
