@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _HEADERS = [
@@ -12,7 +14,7 @@ _HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 # The interactive docs page loads its own scripts; everything else is JSON and may load nothing.
-_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_API_HEADERS = [*_HEADERS, (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
@@ -24,13 +26,14 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _HEADERS if scope["path"].startswith(_DOCS_PATHS) else [*_HEADERS, _CSP]
+        extra = _HEADERS if scope["path"].startswith(_DOCS_PATHS) else _API_HEADERS
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
+            # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", ())}
                 added = [header for header in extra if header[0] not in present]
                 message["headers"] = [*message.get("headers", ()), *added]
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_headers)
