@@ -186,8 +186,8 @@ class ObservabilityMiddleware:
 
 def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> tuple[Span, Context]:
     """The request's server span (HTTP semantic conventions), child of the caller's context if any,
-    and the context to run the request in: the caller's (its baggage too) with the span current, and
-    not the process's UNTRACED, so the DB and Redis instrumentations record child spans."""
+    and the context to run the request in: the caller's with the span current, not the process's
+    UNTRACED, so the DB and Redis instrumentations record child spans."""
     carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     attributes: dict[str, Any] = {
         "http.request.method": method,
