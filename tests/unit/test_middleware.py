@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, get_current_span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
@@ -84,6 +89,17 @@ async def test_an_untraced_request_makes_no_span_and_suppresses_client_instrumen
     assert app.instrumented == [False]  # DB and Redis instrumentations skip: no non-recording spans
 
 
+@pytest.fixture(params=["tracecontext,baggage", "baggage,tracecontext"])
+def propagators(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Both orders of the default propagators: the baggage one starts from the current context."""
+    kinds = {"tracecontext": TraceContextTextMapPropagator, "baggage": W3CBaggagePropagator}
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(CompositePropagator([kinds[name]() for name in request.param.split(",")]))
+    yield
+    propagate.set_global_textmap(previous)
+
+
+@pytest.mark.usefixtures("propagators")
 async def test_in_a_process_started_untraced_a_traced_request_still_instruments_its_clients() -> None:
     """As `python -m app serve` runs: UNTRACED is the starting context, and a traced request's DB and
     Redis spans are recorded all the same (its context is the caller's, not the one it started in)."""

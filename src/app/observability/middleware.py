@@ -203,7 +203,9 @@ def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> tuple[Span,
         attributes["client.address"] = client[0]
     if user_agent := carrier.get("user-agent"):
         attributes["user_agent.original"] = user_agent
-    parent = propagate.extract(carrier)  # a new Context, whatever is current
+    # From an empty context, not the current one: some propagators (baggage) start from the current
+    # context when given none, and would carry UNTRACED into the traced request.
+    parent = propagate.extract(carrier, context=Context())
     span = tracer.start_span(_span_method(method), parent, kind=SpanKind.SERVER, attributes=attributes)
     return span, trace.set_span_in_context(span, parent)
 
@@ -260,9 +262,9 @@ def _read_headers(scope: Scope) -> tuple[str, bytes | None]:
 
 
 def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
-    async def send_with_header(message: Message) -> None:
+    def send_with_header(message: Message) -> Awaitable[None]:  # returns the server's send, as above
         if message["type"] == "http.response.start":
             message["headers"] = [*message.get("headers", ()), header]
-        await send(message)
+        return send(message)
 
     return send_with_header
