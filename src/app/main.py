@@ -41,7 +41,7 @@ def create_app(
         db = Database(
             create_engine(settings),
             settings.db_pool_size + settings.db_max_overflow,
-            await create_read_pool(settings),
+            create_read_pool(settings),
             settings.db_pool_timeout,
         )
         redis = create_redis(settings)

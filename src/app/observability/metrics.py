@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-import asyncpg
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool
 
 from app.observability.http_metrics import HttpServerMetrics
+from app.store.read_pool import ReadPool
 
 # Every alert threshold is a bucket edge (p99 > 2 s needs a 2.0 edge).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
@@ -74,7 +74,7 @@ class _PoolCollector(Collector):
 
     def __init__(self) -> None:
         self.main: Pool | None = None
-        self.reads: asyncpg.Pool | None = None
+        self.reads: ReadPool | None = None
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
@@ -84,9 +84,8 @@ class _PoolCollector(Collector):
             family.add_metric(["main", "used"], self.main.checkedout())  # type: ignore[attr-defined]
             family.add_metric(["main", "idle"], self.main.checkedin())  # type: ignore[attr-defined]
         if self.reads is not None:
-            idle = self.reads.get_idle_size()
-            family.add_metric(["reads", "used"], self.reads.get_size() - idle)
-            family.add_metric(["reads", "idle"], idle)
+            family.add_metric(["reads", "used"], self.reads.in_use)
+            family.add_metric(["reads", "idle"], self.reads.idle)
         yield family
 
 
@@ -94,7 +93,7 @@ _pool_collector = _PoolCollector()
 REGISTRY.register(_pool_collector)
 
 
-def register_pools(main: Pool, reads: asyncpg.Pool) -> None:
+def register_pools(main: Pool, reads: ReadPool) -> None:
     _pool_collector.main, _pool_collector.reads = main, reads
 
 

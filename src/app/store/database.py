@@ -1,10 +1,10 @@
 """Postgres: two bounded pools with timeouts, their saturation metrics, and one error for "unavailable".
 
 - The main pool is SQLAlchemy's (writes, transactions, every query but one).
-- The read pool is asyncpg's own, for the hot single-row read (`fetchrow`). Measured on a primary-key
-  read, SQLAlchemy's async checkout and release (greenlet hops, pool events, connection wrappers) cost
-  more CPU than the query itself; asyncpg's pool, with no per-release reset query, costs a fraction
-  (bench/README.md, docs/adr/0008-order-cache.md).
+- The read pool holds plain asyncpg connections, for the hot single-row read (`fetchrow`). Measured
+  on a primary-key read, SQLAlchemy's async checkout and release (greenlet hops, pool events,
+  connection wrappers) cost more CPU than the query itself (bench/README.md,
+  docs/adr/0008-order-cache.md); `read_pool.py` says why it is not asyncpg's pool either.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.observability import metrics
 from app.settings import Settings
+from app.store.read_pool import ReadPool
 
 
 class DatabaseUnavailableError(Exception):
@@ -33,12 +34,13 @@ class DatabaseUnavailableError(Exception):
 class _Line:
     """Where a pool's callers wait for a connection: first come first served, up to the pool timeout.
 
-    Both pools wait on an `asyncio.Queue` (SQLAlchemy's `AsyncAdaptedQueuePool`, asyncpg's `Pool`). A
-    released connection goes to whichever task asks next, and a woken waiter that finds it taken goes to
-    the back of the line, so under load some requests went round several times: a p99 several times the
-    median, and now and then a timeout. `asyncio.Semaphore` is first come first served (Python 3.12):
-    with one slot per connection, waiting happens here and the pool always has a connection to give.
-    It also counts the waiters, the wait and the timeouts for the pool's metrics.
+    SQLAlchemy's `AsyncAdaptedQueuePool` (and asyncpg's `Pool`, which the read pool once was) waits on
+    an `asyncio.Queue`. A released connection goes to whichever task asks next, and a woken waiter that
+    finds it taken goes to the back of the line, so under load some requests went round several times:
+    a p99 several times the median, and now and then a timeout. `asyncio.Semaphore` is first come first
+    served (Python 3.12): with one slot per connection, waiting happens here and the pool always has a
+    connection to give (the read pool has no waiting of its own). It also counts the waiters, the wait
+    and the timeouts for the pool's metrics.
     """
 
     def __init__(self, pool_name: str, size: int, timeout: float) -> None:
@@ -100,21 +102,27 @@ def _server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-async def create_read_pool(settings: Settings) -> asyncpg.Pool:
-    """The hot-read pool. It opens connections on demand (min_size=0), so the service starts, and
-    reports itself not ready, while Postgres is away."""
+def create_read_pool(settings: Settings) -> ReadPool:
+    """The hot-read pool. It opens connections on demand, so the service starts, and reports itself
+    not ready, while Postgres is away."""
     dsn = make_url(settings.database_url.get_secret_value()).set(drivername="postgresql")
-    return await asyncpg.create_pool(
-        dsn.render_as_string(hide_password=False),
-        min_size=0,
-        max_size=settings.db_read_pool_size,
-        max_inactive_connection_lifetime=300,
-        timeout=settings.db_connect_timeout,
-        command_timeout=settings.db_statement_timeout,
-        server_settings=_server_settings(settings),
-        init=_decode_json,
-        reset=_keep_session,
-    )
+    dsn_text = dsn.render_as_string(hide_password=False)
+
+    async def connect() -> asyncpg.Connection:
+        conn = await asyncpg.connect(
+            dsn_text,
+            timeout=settings.db_connect_timeout,
+            command_timeout=settings.db_statement_timeout,
+            server_settings=_server_settings(settings),
+        )
+        try:
+            await _decode_json(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    return ReadPool(connect, settings.db_read_pool_size)
 
 
 async def _decode_json(conn: asyncpg.Connection) -> None:
@@ -127,25 +135,20 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """No reset query on release: these connections only run single reads that change no session
-    state (asyncpg still rolls back an open transaction). The default reset is a round trip each time."""
-
-
 class Database:
     """Hands out connections and turns pool and connection failures into one typed error."""
 
     def __init__(
-        self, engine: AsyncEngine, pool_capacity: int, read_pool: asyncpg.Pool, pool_timeout: float
+        self, engine: AsyncEngine, pool_capacity: int, read_pool: ReadPool, pool_timeout: float
     ) -> None:
         self.engine = engine
         self.read_pool = read_pool
         self._main_line = _Line("main", pool_capacity, pool_timeout)
-        self._read_line = _Line("reads", read_pool.get_max_size(), pool_timeout)
+        self._read_line = _Line("reads", read_pool.max_size, pool_timeout)
         # Set when tracing is on: fetchrow bypasses SQLAlchemy, so its query span is made here.
         self.tracer: Tracer | None = None
         metrics.DB_POOL_MAX.labels(pool_name="main").set(pool_capacity)
-        metrics.DB_POOL_MAX.labels(pool_name="reads").set(read_pool.get_max_size())
+        metrics.DB_POOL_MAX.labels(pool_name="reads").set(read_pool.max_size)
         metrics.register_pools(engine.sync_engine.pool, read_pool)
 
     @asynccontextmanager
@@ -217,18 +220,8 @@ class Database:
                 raise DatabaseUnavailableError("database did not answer in time") from error
             raise
         finally:
-            try:
-                # Nothing here may replace the request's outcome (as in `_connect`). A connection the
-                # server closed was already handed back by asyncpg, which then refuses both calls.
-                with suppress(Exception):
-                    if not reusable:
-                        # A connection that failed mid-statement can be left in a protocol state the
-                        # next request cannot use, and these connections skip the reset query that
-                        # would notice (the outage test found a 500 that way). The pool opens a new one.
-                        conn.terminate()
-                    await self.read_pool.release(conn)
-            finally:
-                self._read_line.leave()
+            self.read_pool.release(conn, reusable=reusable)
+            self._read_line.leave()
 
     async def _fetchrow(
         self, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
@@ -246,7 +239,7 @@ class Database:
     async def _acquire_read(self) -> asyncpg.Connection:
         await self._read_line.enter()
         try:
-            conn: asyncpg.Connection = await self.read_pool.acquire()
+            conn = await self.read_pool.acquire()
         except BaseException as error:
             self._read_line.leave()
             if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
@@ -268,11 +261,7 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
-        try:
-            async with asyncio.timeout(5):
-                await self.read_pool.close()  # waits for connections in use to come back
-        except TimeoutError:
-            self.read_pool.terminate()
+        await self.read_pool.close()
         await self.engine.dispose()
 
 
