@@ -9,8 +9,9 @@ instructions, and its CPU from ~278 to ~240 µs per request.
 What it keeps of a pool: a bounded number of connections, opened on demand (none at start, so the
 service starts, and reports itself not ready, while Postgres is away); a connection that failed or
 was closed by the server is never handed out again; one left unused for `max_idle` seconds is closed.
-What it leaves out: waiting. `Database` lets at most `max_size` reads in at once (its `_Line`, first
-come first served with a timeout), so `acquire` always finds an idle connection or room for a new one.
+What it leaves out: waiting. `Database` lets at most `max_size` reads in at once (its `PoolLine`,
+first come first served with a timeout), so `acquire` always finds an idle connection or room for a
+new one.
 """
 
 from __future__ import annotations
