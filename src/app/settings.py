@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     # attempt and a Postgres fork per request at the margin). A fixed pool is the default.
     db_max_overflow: int = Field(default=0, ge=0, le=200)
     # Hot single-row reads (GET /v1/orders/{id}) have a pool of their own, on asyncpg directly: see
-    # store/database.py. Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
+    # store/read_pool.py. Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
     db_read_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout: Seconds = 2.0
     db_connect_timeout: Seconds = 3.0
