@@ -231,8 +231,10 @@ class Database:
                 raise DatabaseUnavailableError("database did not answer in time") from error
             raise
         finally:
-            self.read_pool.release(conn, reusable=reusable)
-            self._read_line.leave()
+            try:
+                self.read_pool.release(conn, reusable=reusable)
+            finally:
+                self._read_line.leave()  # whatever happens, the slot is freed (a lost slot is never found)
 
     async def _fetchrow(
         self, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
