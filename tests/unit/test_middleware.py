@@ -104,16 +104,19 @@ async def test_in_a_process_started_untraced_a_traced_request_still_instruments_
     """As `python -m app serve` runs: UNTRACED is the starting context, and a traced request's DB and
     Redis spans are recorded all the same (its context is the caller's, not the one it started in)."""
     app = Recorder()
-    middleware, exporter = _traced(app, ratio=0.0)
 
     async def requests() -> object:
         untraced_by_default()
+        middleware, exporter = _traced(app, ratio=0.0)  # built after, as the server builds it
+        exporters.append(exporter)
         await _call(middleware)  # not sampled
         await _call(middleware, traceparent=SAMPLED)  # the caller sampled it
         return otel_context.get_current()
 
     # A context of its own, so the rest of this test process does not start untraced.
+    exporters: list[InMemorySpanExporter] = []
     after = await asyncio.get_running_loop().create_task(requests(), context=contextvars.Context())
+    (exporter,) = exporters
     assert app.instrumented == [False, True]
     assert app.traced == [False, True]
     assert after is UNTRACED  # each request left the context as it found it

@@ -61,6 +61,11 @@ class ObservabilityMiddleware:
         self.sampler = sampler or HeadSampler(1.0)
         self.excluded_prefixes = excluded_prefixes
         self._finished: list[_Finished] = []  # requests that ended in this pass of the event loop
+        # Whether an untraced request must attach UNTRACED, so the DB and Redis instrumentations stand
+        # aside for it. A server builds this middleware after `tracing.untraced_by_default()`, in the
+        # context its requests inherit, and has nothing to attach or check (~3k instructions a request);
+        # in-process callers (tests, an embedding app) get it attached per request.
+        self._attach_untraced = tracer is not None and otel_context.get_current() is not UNTRACED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,36 +75,29 @@ class ObservabilityMiddleware:
         match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
         token = request_id.set(rid)
         # Only a caller's trace is set: most requests carry none, and None is the default.
-        trace_token = inbound_trace_id.set(match.group(1).decode()) if match else None
+        inbound = match.group(1).decode() if match else None
+        trace_token = inbound_trace_id.set(inbound) if inbound else None
         try:
             if scope["path"].startswith(self.excluded_prefixes):
                 await self._untraced(scope, receive, _with_header(send, (REQUEST_ID_HEADER, rid.encode())))
                 return
             parent_sampled = bool(int(match.group(2), 16) & 1) if match else None
             traced = self.tracer is not None and self.sampler.sampled(parent_sampled)
-            await self._observed(scope, receive, send, rid, tracer=self.tracer if traced else None)
+            await self._observed(
+                scope, receive, send, rid, inbound=inbound, tracer=self.tracer if traced else None
+            )
         finally:
             if trace_token is not None:
                 inbound_trace_id.reset(trace_token)
             request_id.reset(token)
 
     async def _untraced(self, scope: Scope, receive: Receive, send: Send) -> None:
-        otel_token = self._attach_untraced()
+        otel_token = otel_context.attach(UNTRACED) if self._attach_untraced else None
         try:
             await self.app(scope, receive, send)
         finally:
             if otel_token is not None:
                 otel_context.detach(otel_token)
-
-    def _attach_untraced(self) -> Token[Context] | None:
-        """Make the DB and Redis instrumentations stand aside for a request that is not traced.
-
-        The server starts untraced (`tracing.untraced_by_default`), so there is nothing to attach
-        there; in-process callers (tests, an embedding app) get UNTRACED attached here.
-        """
-        if self.tracer is None or otel_context.get_current() is UNTRACED:
-            return None
-        return otel_context.attach(UNTRACED)
 
     async def _observed(
         self,
@@ -108,8 +106,10 @@ class ObservabilityMiddleware:
         send: Send,
         rid: str,
         *,
+        inbound: str | None,
         tracer: Tracer | None,
     ) -> None:
+        """`inbound` is the caller's trace ID, logged when this request is not traced here."""
         rid_header = (REQUEST_ID_HEADER, rid.encode())
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
         status = 500
@@ -124,7 +124,7 @@ class ObservabilityMiddleware:
             span, span_context = _start_server_span(tracer, scope, method)
             otel_token = otel_context.attach(span_context)
         else:
-            otel_token = self._attach_untraced()
+            otel_token = otel_context.attach(UNTRACED) if self._attach_untraced else None
 
         def send_observed(message: Message) -> Awaitable[None]:
             # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
@@ -153,8 +153,8 @@ class ObservabilityMiddleware:
             if not self._finished:
                 asyncio.get_running_loop().call_soon(self._record_finished)
             self._finished.append(
-                (time.time(), rid, trace_id or inbound_trace_id.get(), span_id, method, template,
-                 scope["path"], status, elapsed)
+                (time.time(), rid, trace_id or inbound, span_id, method, template, scope["path"], status,
+                 elapsed)
             )  # fmt: skip
 
     def _record_finished(self) -> None:
