@@ -35,7 +35,6 @@ EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a 
 
 # Two pools, by `pool_name`: "main" (SQLAlchemy: writes and every other query) and "reads" (asyncpg:
 # the hot order read).
-DB_POOLS = ("main", "reads")
 DB_POOL_MAX = Gauge(
     "db_client_connections_max", "Most connections the pool may open (size + overflow).", ["pool_name"]
 )
