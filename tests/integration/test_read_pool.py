@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 
 from app.settings import Settings
-from app.store.database import create_read_pool
+from app.store.database import Database, create_read_pool
 from app.store.read_pool import ReadPool
+from tests.integration.conftest import ClientFactory
 
 
 @pytest.fixture
@@ -97,3 +98,24 @@ async def test_closing_closes_idle_connections_and_refuses_new_reads(pool: ReadP
     assert busy.is_closed()
     with pytest.raises(asyncpg.InterfaceError):
         await pool.acquire()
+
+
+async def test_cancelled_reads_give_back_their_connections_and_slots(make_client: ClientFactory) -> None:
+    """Reads cancelled while waiting for a slot or mid-query (a client gone, a timeout above) leave
+    nothing behind: every connection is back or closed, every slot free, the next read served."""
+    client = await make_client(db_read_pool_size=2)
+    database: Database = client.app.state.orders.db  # type: ignore[attr-defined]
+    reads = [
+        asyncio.create_task(database.fetchrow("SELECT $1::int AS n, pg_sleep(0.05)", n)) for n in range(20)
+    ]
+    await asyncio.sleep(0.02)  # two reads are querying, the rest wait in line
+    for read in reads[::2]:
+        read.cancel()
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    assert all(isinstance(result, asyncio.CancelledError) for result in results[::2])
+    served = [row for row in results[1::2] if row is not None and not isinstance(row, BaseException)]
+    assert [row["n"] for row in served] == list(range(1, 20, 2))
+    assert database.read_pool.in_use == 0
+    assert database.read_pool.idle <= database.read_pool.max_size
+    assert not database._read_line.full()
+    assert dict(await database.fetchrow("SELECT 1 AS one") or {}) == {"one": 1}
