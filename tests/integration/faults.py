@@ -1,5 +1,5 @@
 """Fault injection for the fault tests: stop and start the machine's Postgres and Redis, pause Redis,
-and read the server's Prometheus metrics.
+read the server's Prometheus metrics, and wait for a condition.
 
 Every fault is a context manager that undoes itself whatever happens inside it, so a failing test never
 leaves the rest of the session without its databases. Loopback only: these drive the local services
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
@@ -25,6 +27,16 @@ from tests.conftest import API_KEY, REDIS_URL
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services.sh"
 PROBLEM_JSON = "application/problem+json"
 ITEMS = [{"sku": "A-1", "quantity": 2, "unit_price_cents": 1000}]
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], within: float) -> float:
+    """Poll until `check()` is true; returns when (monotonic), fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return time.monotonic()
+        await asyncio.sleep(0.05)
+    pytest.fail(f"condition not met within {within} s")
 
 
 def services(action: str) -> None:

@@ -38,6 +38,7 @@ from tests.integration.faults import (
     redis_paused,
     redis_stopped,
     services,
+    wait_for,
 )
 from tests.integration.server import ServerProcess, server_env
 
@@ -124,16 +125,6 @@ class Traffic:
 
     def of(self, kind: str, after: float = 0.0) -> list[Call]:
         return [call for call in self.calls if call.kind == kind and call.started >= after]
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], within: float) -> float:
-    """Poll until `check()` is true; returns when (monotonic), fails after `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return time.monotonic()
-        await asyncio.sleep(0.05)
-    pytest.fail(f"condition not met within {within} s")
 
 
 async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_heals(

@@ -12,6 +12,7 @@ from app.settings import Settings
 from app.store.database import Database, create_read_pool
 from app.store.read_pool import ReadPool
 from tests.integration.conftest import ClientFactory
+from tests.integration.faults import wait_for
 
 
 @pytest.fixture
@@ -56,14 +57,19 @@ async def test_a_connection_that_failed_is_closed_not_reused(pool: ReadPool) -> 
 async def test_a_connection_the_server_closed_while_idle_is_skipped(
     pool: ReadPool, database_url: str
 ) -> None:
-    pid = await backend_pid(pool)
+    conn = await pool.acquire()
+    pid = conn.get_server_pid()
+    pool.release(conn, reusable=True)
     admin = await asyncpg.connect(database_url)
     try:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:
         await admin.close()
-    for _ in range(50):  # the client sees the close when the event loop reads the socket
-        await asyncio.sleep(0.01)
+
+    async def seen_closed() -> bool:  # the client sees the close when the event loop reads the socket
+        return bool(conn.is_closed())
+
+    await wait_for(seen_closed, within=5)
     assert await backend_pid(pool) != pid
 
 

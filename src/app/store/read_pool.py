@@ -8,7 +8,9 @@ instructions, and its CPU from ~278 to ~240 µs per request.
 
 What it keeps of a pool: a bounded number of connections, opened on demand (none at start, so the
 service starts, and reports itself not ready, while Postgres is away); a connection that failed or
-was closed by the server is never handed out again; one left unused for `max_idle` seconds is closed.
+was closed by the server is never handed out again; the least recently used is closed at the first
+release after it has idled `max_idle` seconds (a pool that no read touches keeps its connections, as
+the main pool does).
 What it leaves out: waiting. `Database` lets at most `max_size` reads in at once (its `PoolLine`,
 first come first served with a timeout), so `acquire` always finds an idle connection or room for a
 new one.
@@ -46,9 +48,10 @@ class ReadPool:
         """An open connection: an idle one, else a new one. The caller holds one of `max_size` slots."""
         while self._idle:
             conn = self._idle.pop()[0]
-            if not conn.is_closed():  # the server may have closed it while it sat idle
+            if not conn.is_closed():
                 self.in_use += 1
                 return conn
+            conn.terminate()  # the server closed it while it sat idle: free what asyncpg still holds
         if self._closed:
             raise asyncpg.InterfaceError("the read pool is closed")
         conn = await self._connect()
