@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
+from app.observability.context import FinishedRequest
 from app.observability.http_metrics import HttpServerMetrics
 
 BUCKETS = (0.01, 0.1, 1.0)
@@ -19,8 +20,15 @@ def _ours(*observations: tuple[str, str, int, float]) -> tuple[CollectorRegistry
     registry.register(metrics)
     for method, route, status, seconds in observations:
         metrics.started(method)
-        metrics.finished(method, route, status, seconds, None)
+        metrics.record([_finished(method, route, status, seconds)])
     return registry, metrics
+
+
+def _finished(
+    method: str, route: str, status: int, seconds: float, trace_id: str | None = None
+) -> FinishedRequest:
+    """A request as the middleware records it (only these fields reach the metrics)."""
+    return (0.0, "rid", trace_id, None, method, route, route, status, seconds)
 
 
 def test_the_exposition_is_prometheus_clients_own() -> None:
@@ -58,7 +66,7 @@ def test_active_requests_count_what_started_and_has_not_finished() -> None:
     metrics.started("GET")
     metrics.started("GET")
     metrics.started("POST")
-    metrics.finished("GET", ROUTE, 200, 0.001, None)
+    metrics.record([_finished("GET", ROUTE, 200, 0.001)])
     assert registry.get_sample_value("http_server_active_requests", {"http_request_method": "GET"}) == 1
     assert registry.get_sample_value("http_server_active_requests", {"http_request_method": "POST"}) == 1
 
@@ -66,7 +74,7 @@ def test_active_requests_count_what_started_and_has_not_finished() -> None:
 def test_a_traced_request_leaves_its_trace_id_on_its_bucket_for_openmetrics_only() -> None:
     registry, metrics = _ours(("GET", ROUTE, 200, 0.002))
     metrics.started("GET")
-    metrics.finished("GET", ROUTE, 200, 0.05, "0af7651916cd43dd8448eb211c80319c")
+    metrics.record([_finished("GET", ROUTE, 200, 0.05, "0af7651916cd43dd8448eb211c80319c")])
     openmetrics = generate_openmetrics(registry).decode()  # type: ignore[no-untyped-call]
     (line,) = [line for line in openmetrics.splitlines() if "trace_id" in line]
     assert line.startswith('http_server_request_duration_seconds_bucket{http_request_method="GET",')

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Buffer, Iterator
+from types import SimpleNamespace
 
 import pytest
 import structlog
@@ -16,7 +18,7 @@ from app.observability.logging import (
     configure_logging,
     mask_url_credentials,
     redact,
-    write_access_line,
+    write_access_lines,
 )
 
 
@@ -64,17 +66,10 @@ def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixtur
 @pytest.mark.usefixtures("json_logging")
 def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO")
-    write_access_line(
-        "rid-2",
-        "0af7651916cd43dd8448eb211c80319c",
-        None,
-        ended=1_800_000_000.25,
-        path="/x/redis://u:pw@h/0",
-        method="GET",
-        route="unmatched",
-        status=404,
-        duration_ms=1.25,
-    )
+    ended = 1_000.25  # a perf_counter() reading; the offset below makes it 1_800_000_000.25 on the wall
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    finished = (ended, "rid-2", trace_id, None, "GET", "unmatched", "/x/redis://u:pw@h/0", 404, 0.00125)
+    write_access_lines([finished], wall_offset=1_800_000_000.0 - 1_000.0)
     (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert line["event"] == "request"
     assert line["logger"] == "app.access"
@@ -93,7 +88,36 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
 @pytest.mark.usefixtures("json_logging")
 def test_the_access_line_follows_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("WARNING")
-    write_access_line(
-        "rid-3", None, None, ended=0.0, path="/x", method="GET", route="/x", status=200, duration_ms=1.0
-    )
+    write_access_lines([(0.0, "rid-3", None, None, "GET", "/x", "/x", 200, 0.001)], wall_offset=0.0)
     assert capsys.readouterr().out == ""
+
+
+class _RawStdout(io.RawIOBase):
+    """stdout as PYTHONUNBUFFERED=1 leaves it (a raw file): records each write, and takes at most 100
+    bytes of one, as a pipe interrupted by a signal may."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:
+        chunk = bytes(data)[:100]
+        self.writes.append(chunk)
+        return len(chunk)
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_a_pass_of_access_lines_is_one_write_and_a_short_write_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure_logging("INFO")
+    raw = _RawStdout()
+    monkeypatch.setattr("sys.stdout", SimpleNamespace(buffer=raw))
+    finished = [(0.0, f"rid-{n}", None, None, "GET", "/x", "/x", 200, 0.001) for n in range(3)]
+    write_access_lines(finished, wall_offset=0.0)
+    written = b"".join(raw.writes)
+    assert [json.loads(line)["request_id"] for line in written.splitlines()] == ["rid-0", "rid-1", "rid-2"]
+    # One write call for the pass, resumed where a short write stopped: ceil(len / 100) writes, no more.
+    assert len(raw.writes) == -(-len(written) // 100)

@@ -12,14 +12,15 @@ import datetime
 import logging
 import re
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from app.observability.context import inbound_trace_id, request_id
+from app.observability.context import FinishedRequest, inbound_trace_id, request_id
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|dsn|credential", re.I)
 _MAX_LOGGED_PATH = 256
@@ -38,54 +39,65 @@ class _AccessLine:
     direct = False
 
 
-def write_access_line(
-    rid: str,
-    trace_id: str | None,
-    span_id: str | None,
-    *,
-    ended: float,
-    method: str,
-    route: str,
-    path: str,
-    status: int,
-    duration_ms: float,
-) -> None:
-    """The one access line per request, with the fields and order of every other JSON line.
+def write_access_lines(finished: Sequence[FinishedRequest], wall_offset: float) -> None:
+    """The access lines of the requests that ended in one event-loop pass, written to stdout at once.
 
-    Rendered directly rather than through structlog's processor chain: that chain (level, logger name,
-    timestamp, context lookup, redaction over every key) cost ~40 µs per request, a third of the
-    telemetry budget. The fields are known here, so only the path needs masking. One `orjson.dumps` of
-    a dict is also faster than building the line as an f-string in Python (1.9 against 2.8 µs, measured).
-    `ended` is the request's end (a `time.time()`). The line is written, not flushed: the middleware
-    flushes once for all the requests that ended in one pass of the event loop (`flush_access_lines`).
+    One line per request, with the fields and order of every other JSON line. Rendered here rather
+    than through structlog's processor chain: that chain (level, logger name, timestamp, context
+    lookup, redaction over every key) cost ~40 µs per request, a third of the telemetry budget. The
+    fields are known, so only the path needs masking. One `orjson.dumps` of a dict is also faster
+    than building the line as an f-string in Python (1.9 against 2.8 µs, measured).
+
+    The lines go out in one write, not one per line: the image runs Python with PYTHONUNBUFFERED=1,
+    under which every `write` to stdout is a system call. `wall_offset` turns each request's end (a
+    `perf_counter()`) into wall-clock time for its timestamp: `time.time() - time.perf_counter()`.
     """
     if not _AccessLine.enabled:
         return
-    path = mask_url_credentials(path[:_MAX_LOGGED_PATH]) if "://" in path else path[:_MAX_LOGGED_PATH]
     if not _AccessLine.direct:
-        fields = {"method": method, "route": route, "status": status, "duration_ms": duration_ms}
-        access_log.info("request", path=path, **fields, request_id=rid, trace_id=trace_id, span_id=span_id)
+        for _, rid, trace_id, span_id, method, route, path, status, seconds in finished:
+            access_log.info(
+                "request", path=_loggable(path), method=method, route=route, status=status,
+                duration_ms=int(seconds * 1_000_000) / 1000, request_id=rid, trace_id=trace_id,
+                span_id=span_id,
+            )  # fmt: skip
         return
-    line = {
-        "timestamp": datetime.datetime.fromtimestamp(ended, datetime.UTC),  # orjson: ISO 8601 with a Z
-        "level": "info",
-        "event": "request",
-        "logger": "app.access",
-        "request_id": rid,
-        "trace_id": trace_id,
-        "span_id": span_id,
-        "path": path,
-        "method": method,
-        "route": route,
-        "status": status,
-        "duration_ms": duration_ms,
-    }
-    stream = sys.stdout.buffer  # looked up per line, as print() does: stdout may have been replaced
-    stream.write(orjson.dumps(line, option=_ACCESS_LINE_OPTIONS))
+    lines = []
+    dumps, timestamp, utc = orjson.dumps, datetime.datetime.fromtimestamp, datetime.UTC
+    for ended, rid, trace_id, span_id, method, route, full_path, status, seconds in finished:
+        path = full_path[:_MAX_LOGGED_PATH]  # inline, not `_loggable`: a call per line costs ~0.3 µs
+        line = {
+            "timestamp": timestamp(ended + wall_offset, utc),  # orjson: ISO 8601 with a Z
+            "level": "info",
+            "event": "request",
+            "logger": "app.access",
+            "request_id": rid,
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "path": mask_url_credentials(path) if "://" in path else path,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": int(seconds * 1_000_000) / 1000,  # µs precision; round(x, 3) costs ~1 µs
+        }
+        lines.append(dumps(line, option=_ACCESS_LINE_OPTIONS))
+    _write_all(sys.stdout.buffer, b"".join(lines))  # looked up per write: stdout may be replaced
 
 
-def flush_access_lines() -> None:
-    sys.stdout.buffer.flush()
+def _loggable(path: str) -> str:
+    path = path[:_MAX_LOGGED_PATH]
+    return mask_url_credentials(path) if "://" in path else path
+
+
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    """All of `data`: unbuffered, stdout is a raw file, whose `write` may take only part of it (a pipe
+    interrupted by a signal). None means a non-blocking stdout that is full: those lines are dropped,
+    as a blocked log pipe must not stall the event loop."""
+    written = stream.write(data)
+    while written is not None and written < len(data):
+        data = data[written:]
+        written = stream.write(data)
+    stream.flush()
 
 
 def add_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
