@@ -21,6 +21,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
+from app.observability.context import inbound_trace_id, request_id
 from app.observability.middleware import ObservabilityMiddleware
 from app.observability.tracing import UNTRACED, HeadSampler, untraced_by_default
 
@@ -201,3 +202,21 @@ async def test_requests_are_counted_at_the_end_of_the_loop_pass_they_ended_in() 
     assert count() == before, "recorded before the pass ended"
     await asyncio.sleep(0)
     assert count() == before + 2
+
+
+async def test_the_request_context_is_left_as_found_even_when_the_app_fails_before_answering() -> None:
+    """In-process callers (tests, an embedding app) share the caller's context: the request's IDs and
+    OTel context are reset after it, whether it answered, failed, or was a health probe."""
+    ids_before = (request_id.get(), inbound_trace_id.get(), otel_context.get_current())
+    middleware, _ = _traced(Recorder(), ratio=1.0)
+    await _call(middleware, traceparent=SAMPLED)
+    await _call(middleware, path="/health/live", traceparent=NOT_SAMPLED)
+    failing, _ = _traced(Recorder(), ratio=0.0)
+    failing.app = _fails_at_once
+    with pytest.raises(RuntimeError):
+        await _call(failing, traceparent=NOT_SAMPLED)
+    assert (request_id.get(), inbound_trace_id.get(), otel_context.get_current()) == ids_before
+
+
+async def _fails_at_once(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("no response")

@@ -66,8 +66,8 @@ class ObservabilityMiddleware:
         self._attach_untraced = tracer is not None and otel_context.get_current() is not UNTRACED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # One coroutine for the whole observed request, not a call into a second: a coroutine layer is
-        # ~1.6k instructions a request, what the access line's timestamp costs.
+        # One coroutine for the whole observed request, not a call into a second: a coroutine layer
+        # costs ~1.6k instructions a request (counted), hence this method's length.
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -81,54 +81,59 @@ class ObservabilityMiddleware:
         token = request_id.set(rid)
         # Only a caller's trace is set: most requests carry none, and None is the default.
         trace_token = inbound_trace_id.set(inbound) if inbound else None
-        method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
-        status = 500
-        started_response = False
-        error: BaseException | None = None
-        span = None
-        otel_token: Token[Context] | None = None
-        parent_sampled = bool(int(match.group(2), 16) & 1) if match else None
-        if self.tracer is not None and self.sampler.sampled(parent_sampled):
-            span, span_context = _start_server_span(self.tracer, scope, method)
-            otel_token = otel_context.attach(span_context)
-        elif self._attach_untraced:
-            otel_token = otel_context.attach(UNTRACED)
-        metrics.HTTP_SERVER.started(method)
-        started = time.perf_counter()
-
-        def send_observed(message: Message) -> Awaitable[None]:
-            # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
-            nonlocal status, started_response
-            if message["type"] == "http.response.start":
-                status, started_response = message["status"], True
-                message["headers"] = [*message.get("headers", ()), rid_header]
-            return send(message)
-
         try:
-            await self.app(scope, receive, send_observed)
-        except Exception as exc:
-            # FastAPI re-raises after its handler logged the error and sent the 500; answered once,
-            # logged once. Raise only what never became a response.
-            error = exc
-            if not started_response:
-                raise
+            method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
+            status = 500
+            started_response = False
+            error: BaseException | None = None
+            span, otel_token = self._enter_trace(scope, method, match)
+            metrics.HTTP_SERVER.started(method)
+            started = time.perf_counter()
+
+            def send_observed(message: Message) -> Awaitable[None]:
+                # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
+                nonlocal status, started_response
+                if message["type"] == "http.response.start":
+                    status, started_response = message["status"], True
+                    message["headers"] = [*message.get("headers", ()), rid_header]
+                return send(message)
+
+            try:
+                await self.app(scope, receive, send_observed)
+            except Exception as exc:
+                # FastAPI re-raises after its handler logged the error and sent the 500; answered
+                # once, logged once. Raise only what never became a response.
+                error = exc
+                if not started_response:
+                    raise
+            finally:
+                ended = time.perf_counter()
+                if otel_token is not None:
+                    otel_context.detach(otel_token)
+                template = route_template(scope)
+                trace_id = span_id = None
+                if span is not None:
+                    trace_id, span_id = _end_server_span(span, method, template, status, error)
+                if not self._finished:
+                    asyncio.get_running_loop().call_soon(self._record_finished)
+                self._finished.append(
+                    (ended, rid, trace_id or inbound, span_id, method, template, scope["path"], status,
+                     ended - started)
+                )  # fmt: skip
         finally:
-            ended = time.perf_counter()
-            if otel_token is not None:
-                otel_context.detach(otel_token)
-            template = route_template(scope)
-            trace_id = span_id = None
-            if span is not None:
-                trace_id, span_id = _end_server_span(span, method, template, status, error)
-            if not self._finished:
-                asyncio.get_running_loop().call_soon(self._record_finished)
-            self._finished.append(
-                (ended, rid, trace_id or inbound, span_id, method, template, scope["path"], status,
-                 ended - started)
-            )  # fmt: skip
             if trace_token is not None:
                 inbound_trace_id.reset(trace_token)
             request_id.reset(token)
+
+    def _enter_trace(
+        self, scope: Scope, method: str, traceparent: re.Match[bytes] | None
+    ) -> tuple[Span | None, Token[Context] | None]:
+        """The request's server span if it is sampled, and the token of the context it runs in."""
+        parent_sampled = bool(int(traceparent.group(2), 16) & 1) if traceparent else None
+        if self.tracer is not None and self.sampler.sampled(parent_sampled):
+            span, span_context = _start_server_span(self.tracer, scope, method)
+            return span, otel_context.attach(span_context)
+        return None, otel_context.attach(UNTRACED) if self._attach_untraced else None
 
     async def _unobserved(
         self, scope: Scope, receive: Receive, send: Send, rid: str, inbound: str | None
