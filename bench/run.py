@@ -192,11 +192,15 @@ def run_bare(mode: str, database_url: str, wrk_env: dict[str, str]) -> Result:
         return measure(server, "hello", "get.lua", "/bench/hello", wrk_env)
 
 
+def _wrk_env() -> dict[str, str]:
+    return os.environ | {"BENCH_API_KEY": API_KEY, "BENCH_WRK_DIR": str(HERE / "wrk")}
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     database_url = asyncio.run(_database())
-    wrk_env = os.environ | {"BENCH_API_KEY": API_KEY, "BENCH_WRK_DIR": str(HERE / "wrk")}
+    wrk_env = _wrk_env()
     rounds: list[list[Result]] = []
     print(f"{ROUNDS} rounds, {SECONDS} s per scenario, {CONNECTIONS} connections, "
           f"server on CPU 0, wrk on CPU 1", flush=True)  # fmt: skip
@@ -212,10 +216,10 @@ def main() -> None:
 
 def telemetry_rounds(rounds: int) -> None:
     """The ≤ 10 % target's own measurement: the cached order read with telemetry off and on, in
-    `rounds` alternating pairs. One round's cost ranges from ~5 % to ~22 % on this host, so the target
+    `rounds` alternating pairs. One round's cost ranges from ~3 % to ~25 % on this host, so the target
     is read from the median of many rounds, not from `make bench`'s three."""
     database_url = asyncio.run(_database())
-    wrk_env = os.environ | {"BENCH_API_KEY": API_KEY, "BENCH_WRK_DIR": str(HERE / "wrk")}
+    wrk_env = _wrk_env()
     costs: list[float] = []
     try:
         for number in range(1, rounds + 1):

@@ -211,8 +211,8 @@ async def test_the_request_context_is_left_as_found_even_when_the_app_fails_befo
     middleware, _ = _traced(Recorder(), ratio=1.0)
     await _call(middleware, traceparent=SAMPLED)
     await _call(middleware, path="/health/live", traceparent=NOT_SAMPLED)
-    failing, _ = _traced(Recorder(), ratio=0.0)
-    failing.app = _fails_at_once
+    tracer = TracerProvider().get_tracer("test")
+    failing = ObservabilityMiddleware(_fails_at_once, tracer=tracer, sampler=HeadSampler(0.0))
     with pytest.raises(RuntimeError):
         await _call(failing, traceparent=NOT_SAMPLED)
     assert (request_id.get(), inbound_trace_id.get(), otel_context.get_current()) == ids_before
