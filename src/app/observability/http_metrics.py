@@ -46,7 +46,7 @@ class HttpServerMetrics(Collector):
     def record(self, finished: Iterable[FinishedRequest]) -> None:
         """Observe requests that ended: one loop for an event-loop pass's requests, its lookups done once."""
         active, all_series, bounds, size = self.active, self._series, self.bounds, len(self.bounds) + 2
-        for _, _, trace_id, _, method, route, _, status, seconds in finished:
+        for _, trace_id, _, method, route, _, status, seconds in finished:
             active[method] -= 1
             key = (method, route, status)
             series = all_series.get(key)
