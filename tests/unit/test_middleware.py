@@ -90,6 +90,13 @@ async def test_an_untraced_request_makes_no_span_and_suppresses_client_instrumen
     assert app.instrumented == [False]  # DB and Redis instrumentations skip: no non-recording spans
 
 
+async def test_requests_without_a_traceparent_are_traced_at_the_ratio() -> None:
+    middleware, exporter = _traced(Recorder(), ratio=0.1)
+    for _ in range(2_000):
+        await _call(middleware)
+    assert 120 < len(exporter.get_finished_spans()) < 280  # 10 % of 2,000, with a wide margin
+
+
 @pytest.fixture(params=["tracecontext,baggage", "baggage,tracecontext"])
 def propagators(request: pytest.FixtureRequest) -> Iterator[None]:
     """Both orders of the default propagators: the baggage one starts from the current context."""

@@ -77,7 +77,8 @@ class HeadSampler:
         """`parent_sampled`: the sampled flag of the caller's W3C `traceparent`, None without one."""
         if self.respect_parent and parent_sampled is not None:
             return parent_sampled
-        return self.ratio >= 1.0 or random.random() < self.ratio  # noqa: S311  # not security
+        # The whole rule for a root, which ObservabilityMiddleware draws inline: random() is in [0, 1).
+        return random.random() < self.ratio  # noqa: S311  # not security
 
 
 class _RequestRootsOnly(Sampler):
