@@ -64,6 +64,9 @@ class ObservabilityMiddleware:
         # context its requests inherit, and has nothing to attach or check (~3k instructions a request);
         # in-process callers (tests, an embedding app) get it attached per request.
         self._attach_untraced = tracer is not None and otel_context.get_current() is not UNTRACED
+        # The chance that a root request (no caller's `traceparent`: most requests) is traced. That draw
+        # is made inline in `__call__`, HeadSampler's rule for a root, as a call costs ~1.5k instructions.
+        self._root_ratio = self.sampler.ratio if tracer is not None else 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One coroutine for the whole observed request, not a call into a second: a coroutine layer
@@ -86,7 +89,10 @@ class ObservabilityMiddleware:
             status = 500
             started_response = False
             error: BaseException | None = None
-            span, otel_token = self._enter_trace(scope, method, match)
+            if match is None and random.random() >= self._root_ratio:  # noqa: S311  # a root, not sampled
+                span, otel_token = None, otel_context.attach(UNTRACED) if self._attach_untraced else None
+            else:
+                span, otel_token = self._enter_trace(scope, method, match)
             metrics.HTTP_SERVER.started(method)
             started = time.perf_counter()
 
@@ -128,9 +134,10 @@ class ObservabilityMiddleware:
     def _enter_trace(
         self, scope: Scope, method: str, traceparent: re.Match[bytes] | None
     ) -> tuple[Span | None, Token[Context] | None]:
-        """The request's server span if it is sampled, and the token of the context it runs in."""
-        parent_sampled = bool(int(traceparent.group(2), 16) & 1) if traceparent else None
-        if self.tracer is not None and self.sampler.sampled(parent_sampled):
+        """The server span of a root request drawn for tracing, or of a caller's traced request (the
+        caller's sampled flag decides, as HeadSampler says), and the token of the context it runs in."""
+        sampled = self.sampler.sampled(bool(int(traceparent.group(2), 16) & 1)) if traceparent else True
+        if self.tracer is not None and sampled:
             span, span_context = _start_server_span(self.tracer, scope, method)
             return span, otel_context.attach(span_context)
         return None, otel_context.attach(UNTRACED) if self._attach_untraced else None
