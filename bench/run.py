@@ -196,9 +196,13 @@ def _wrk_env() -> dict[str, str]:
     return os.environ | {"BENCH_API_KEY": API_KEY, "BENCH_WRK_DIR": str(HERE / "wrk")}
 
 
-def main() -> None:
+def _require_wrk() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
+
+
+def main() -> None:
+    _require_wrk()
     database_url = asyncio.run(_database())
     wrk_env = _wrk_env()
     rounds: list[list[Result]] = []
@@ -216,8 +220,9 @@ def main() -> None:
 
 def telemetry_rounds(rounds: int) -> None:
     """The ≤ 10 % target's own measurement: the cached order read with telemetry off and on, in
-    `rounds` alternating pairs. One round's cost ranges from ~3 % to ~25 % on this host, so the target
-    is read from the median of many rounds, not from `make bench`'s three."""
+    `rounds` alternating pairs. One round's cost has ranged from -7 % to 30 % on these hosts, so the
+    target is read from the median of many rounds, not from `make bench`'s three."""
+    _require_wrk()
     database_url = asyncio.run(_database())
     wrk_env = _wrk_env()
     costs: list[float] = []

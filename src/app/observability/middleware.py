@@ -10,7 +10,8 @@ expensive (docs/adr/0005-hand-written-asgi-telemetry.md has the measurements):
   dict, and DB/Redis instrumentation is suppressed for it instead of producing non-recording spans;
 - the RED metrics are plain values read by a collector at scrape time (`http_metrics.py`), not
   prometheus-client's children with a lock per change;
-- the access line is one orjson call, not a structlog processor chain (`logging.write_access_lines`);
+- the access line is one orjson call for its own fields (and one per pass for the fields its lines share),
+  not a structlog processor chain (`logging.write_access_lines`);
 - a request's RED observation and access line are recorded at the end of the event loop's pass, for
   every request that ended in it, with one write (`_record_finished`).
 """
