@@ -4,7 +4,7 @@
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts. Base images are pinned by
 # tag and digest (docs/container.md says how to move them); Dependabot keeps both in step.
 
-# uv comes from its official image, pinned to the same version as `required-version` in pyproject.toml.
+# uv comes from its official image, pinned to the same version as the workflows and .ci/run.
 FROM ghcr.io/astral-sh/uv:0.13.0@sha256:cdc6093146eb3ff6a40107b38f008b789e050e77ad87865e381d9917da55a168 AS uv
 
 # One base for every stage, so the builder's interpreter is the runtime's interpreter: the venv
