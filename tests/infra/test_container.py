@@ -13,6 +13,8 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -546,9 +548,10 @@ def test_compose_has_no_version_key() -> None:
 
 @pytest.mark.audit
 def test_every_compose_image_is_pinned(services: dict[str, dict[str, Any]]) -> None:
+    built = {s["image"] for s in services.values() if "build" in s}
     for name, service in services.items():
         image = service.get("image", "")
-        if "build" in service:
+        if image in built:
             assert "latest" not in image, f"A1/D4: service {name}: do not tag local builds `latest`"
             continue
         assert PINNED_IMAGE.match(image), (
@@ -558,11 +561,9 @@ def test_every_compose_image_is_pinned(services: dict[str, dict[str, Any]]) -> N
 
 def test_app_and_migrate_run_the_production_image(services: dict[str, dict[str, Any]]) -> None:
     app, migrate = services["app"], services["migrate"]
-    for name, service in (("app", app), ("migrate", migrate)):
-        assert service["build"].get("target") == "runtime", (
-            f"E3: {name} must build the production target `runtime`"
-        )
-        assert service["image"] == app["image"], "E3: app and migrate must run the same image"
+    assert app["build"].get("target") == "runtime", "E3: app must build the production target `runtime`"
+    assert "build" not in migrate, "E3: app owns the image's build; migrate names it with `image:` only"
+    assert migrate["image"] == app["image"], "E3: app and migrate must run the same image"
     assert migrate["command"] == MIGRATE, f"E1: migrate runs {MIGRATE}"
     assert app.get("command") in (None, SERVE), "E3: app runs the image's own CMD (python -m app serve)"
     assert migrate.get("restart", "no") == "no", 'E1: migrate is a one-shot: restart: "no"'
@@ -728,3 +729,85 @@ def test_test_profile_runs_the_suite_against_compose_services(services: dict[str
     )
     for backing in ("postgres", "redis"):
         assert tests["depends_on"][backing]["condition"] == "service_healthy", f"C3: tests wait for {backing}"
+
+
+def in_profile(service: dict[str, Any], profile: str | None) -> bool:
+    """Whether a service is part of `docker compose --profile <profile>` (None: no profile given)."""
+    profiles = service.get("profiles") or []
+    return not profiles or profile in profiles
+
+
+@pytest.mark.parametrize("profile", [None, *PROFILES])
+def test_one_service_builds_each_image(services: dict[str, dict[str, Any]], profile: str | None) -> None:
+    # Two services building one tag build it twice per `--build` and leave an untagged image behind.
+    builders: dict[str, list[str]] = {}
+    for name, service in services.items():
+        if "build" in service and in_profile(service, profile):
+            builders.setdefault(service["image"], []).append(name)
+    twice = {image: names for image, names in builders.items() if len(names) > 1}
+    assert not twice, (
+        f"E1: with profile {profile or 'default'}, more than one service builds {twice}: let one own the "
+        "`build:` and the others name the image only"
+    )
+
+
+def test_built_images_are_never_pulled(services: dict[str, dict[str, Any]]) -> None:
+    built = {s["image"] for s in services.values() if "build" in s}
+    for name, service in services.items():
+        if "build" in service:
+            assert service.get("pull_policy") == "build", (
+                f"E1: service {name} builds {service['image']}: set pull_policy: build, so compose never "
+                "tries a registry for it"
+            )
+        elif service.get("image") in built:
+            assert service.get("pull_policy") == "never", (
+                f"E1: service {name} runs {service['image']}, which another service builds: "
+                "pull_policy: never (a missing image is an error, not a pull)"
+            )
+
+
+# Paths the pinned images declare as VOLUME: without a mount there, compose makes an anonymous volume
+# that `docker compose down` leaves behind.
+IMAGE_VOLUMES = {"postgres": "/var/lib/postgresql/data", "redis": "/data", "prom/prometheus": "/prometheus"}
+
+
+def test_no_image_volume_is_left_anonymous(services: dict[str, dict[str, Any]]) -> None:
+    checked = set()
+    for name, service in services.items():
+        repository = service.get("image", "").split(":")[0]
+        if repository not in IMAGE_VOLUMES:
+            continue
+        path = IMAGE_VOLUMES[repository]
+        mounts = {v["target"]: v["type"] for v in service.get("volumes", [])}
+        mounts |= {str(t).split(":")[0]: "tmpfs" for t in service.get("tmpfs", [])}
+        assert mounts.get(path) in {"volume", "tmpfs"}, (
+            f"E1: service {name}: its image declares VOLUME {path}; mount a named volume or a tmpfs there"
+        )
+        checked.add(repository)
+    assert checked == set(IMAGE_VOLUMES), f"E1: services no longer run {set(IMAGE_VOLUMES) - checked}"
+
+
+def test_the_tests_container_skips_only_what_needs_the_host(services: dict[str, dict[str, Any]]) -> None:
+    from tests.conftest import HOST_ONLY
+
+    env = services["tests"]["environment"]
+    assert env.get("TEST_IN_CONTAINER") == "1", (
+        "C3: the tests service sets TEST_IN_CONTAINER=1, so host-only tests skip with their reason"
+    )
+    registered = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    names = {m.split(":")[0] for m in registered["markers"]}
+    assert set(HOST_ONLY) <= names, f"C3: register the host-only markers {set(HOST_ONLY) - names}"
+    # Each host-only marker really marks the tests that need the host, and nothing else is skipped.
+    selection = " or ".join(HOST_ONLY)
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", selection, "tests/integration"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    files = {line.split("::")[0] for line in collected.stdout.splitlines() if "::" in line}
+    assert files == {"tests/integration/test_faults.py", "tests/integration/test_prometheus_live.py"}, (
+        f"C3: the host-only markers select {sorted(files)}:\n{collected.stdout[-2000:]}{collected.stderr}"
+    )

@@ -47,6 +47,8 @@ STARTUP_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 60.0  # scrapes every 1 s, rules every 1 s: a few seconds normally
 HEADERS = {"X-API-Key": API_KEY}
 
+pytestmark = pytest.mark.prometheus  # needs the binary: skipped in the compose tests container
+
 
 class PrometheusProcess:
     """`prometheus` on 127.0.0.1 with its own config and data directory; always stopped on exit."""
