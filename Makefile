@@ -14,8 +14,8 @@ help: ## List the targets
 sync: ## Install the app and its dev dependencies from uv.lock
 	$(UV) sync --frozen
 
-tools: ## Install the pinned check tools into .tools/ (and shellcheck, promtool via apt)
-	scripts/install-tools.sh --system
+tools: ## Install the pinned check tools into .tools/ (no root; names the system packages it leaves)
+	scripts/install-tools.sh
 
 lint: sync ## ruff, ruff format --check, mypy --strict
 	$(RUN) ruff check .

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Installs the static-check tools, each pinned and in its own virtualenv under .tools/ (they conflict
 # with each other and with the app), and links their commands into .tools/bin.
-# Usage: scripts/install-tools.sh [--system]   (--system also apt-installs shellcheck and prometheus)
+# Usage: scripts/install-tools.sh [--system]
+#   Without --system (`make tools`, a laptop) it writes nothing outside .tools/, needs no root and stops
+#   no process; it names the system packages it leaves to you.
+#   --system (CI, .ci/run) also installs shellcheck and promtool with apt, as root or through `sudo -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+system=0
+case "${1:-}" in
+  "") ;;
+  --system) system=1 ;;
+  *) echo "usage: $0 [--system]" >&2; exit 2 ;;
+esac
 
 # tool name -> pinned requirement(s). python-hcl2 lives apart from checkov on purpose.
 declare -A TOOLS=(
@@ -18,18 +27,52 @@ declare -A TOOLS=(
   [hcl2]="python-hcl2==8.1.4"
 )
 
-if [[ "${1:-}" == "--system" ]]; then
-  missing=()
+# The system packages: ShellCheck (actionlint runs it) and Prometheus (promtool for the rule tests, the
+# server for the live Prometheus test; Debian's `prometheus` package carries both).
+system_packages() {
+  local missing=() sudo=()
   command -v shellcheck >/dev/null || missing+=(shellcheck)
-  command -v promtool >/dev/null || missing+=(prometheus)
-  if ((${#missing[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
+  ((${#missing[@]})) || return 0
+  if ((!system)); then
+    echo "skipped system packages: ${missing[*]} (install them yourself, or run with --system: apt as root or via sudo -n)" >&2
+    return 0
   fi
-  # Debian's prometheus package starts a daemon on :9090; tests run their own instance.
-  if command -v systemctl >/dev/null; then systemctl stop prometheus 2>/dev/null || true; fi
-  pkill -x prometheus 2>/dev/null || true
-fi
+  if ! command -v apt-get >/dev/null; then
+    echo "skipped system packages: ${missing[*]} (no apt-get on this machine: install them yourself)" >&2
+    return 0
+  fi
+  if ((EUID != 0)); then
+    if ! sudo -n true 2>/dev/null; then
+      echo "skipped system packages: ${missing[*]} (--system needs root or passwordless sudo)" >&2
+      return 0
+    fi
+    sudo=(sudo -n)
+  fi
+  # The prometheus package starts a daemon on :9090 as it installs; the tests run their own instance.
+  # A policy-rc.d that refuses every start (exit 101) keeps the install from starting anything; one
+  # that is already in place is left as it is.
+  local policy=/usr/sbin/policy-rc.d placed=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    placed=1
+  fi
+  local status=0
+  "${sudo[@]}" apt-get update -qq || status=$?
+  if ((status == 0)); then
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  fi
+  if ((placed)); then "${sudo[@]}" rm -f "$policy"; fi
+  ((status == 0)) || return "$status"
+  # The unit came with the package installed just now, so it is ours to keep from starting at boot
+  # (and to stop, should an existing policy have let it start).
+  if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+    "${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+}
+system_packages
 
 python_bin=$(command -v python3)
 mkdir -p .tools/bin
