@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help sync tools lint format test check audit run migrate bench bench-telemetry
+.PHONY: help sync tools lint format test check audit run migrate bench bench-telemetry smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,3 +46,6 @@ bench: sync ## Load benchmarks that print ratios (see bench/README.md)
 
 bench-telemetry: sync ## Telemetry's cost on the cached order read, over 10 alternating rounds
 	$(RUN) python bench/run.py telemetry
+
+smoke: ## The compose stack for real: up --build --wait, quick-start calls, JSON logs, clean stop (needs Docker)
+	scripts/smoke.sh

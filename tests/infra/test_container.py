@@ -811,3 +811,62 @@ def test_the_tests_container_skips_only_what_needs_the_host(services: dict[str, 
     assert files == {"tests/integration/test_faults.py", "tests/integration/test_prometheus_live.py"}, (
         f"C3: the host-only markers select {sorted(files)}:\n{collected.stdout[-2000:]}{collected.stderr}"
     )
+
+
+# ---- the smoke test of the stack (scripts/smoke.sh, `make smoke`, CI's build job) ----
+
+SMOKE = ROOT / "scripts" / "smoke.sh"
+
+
+def run_smoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """scripts/smoke.sh pointed at a socket where no engine can answer."""
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    return subprocess.run(
+        ["bash", str(SMOKE), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_smoke_skips_clearly_without_a_docker_engine() -> None:
+    result = run_smoke()
+    assert result.returncode == 0, f"make smoke must skip, not fail, without an engine:\n{result.stderr}"
+    assert "SKIPPED: no Docker engine answers" in result.stdout, result.stdout + result.stderr
+
+
+def test_smoke_of_a_built_image_fails_without_a_docker_engine() -> None:
+    # CI passes the image it built: a smoke test that skipped there would prove nothing.
+    result = run_smoke("orders-api:ci")
+    assert result.returncode == 1, "scripts/smoke.sh IMAGE must fail when no engine answers"
+    assert "no Docker engine answers" in result.stderr
+
+
+def test_smoke_checks_what_the_quick_start_promises() -> None:
+    script = "\n".join(line for line in SMOKE.read_text().splitlines() if not line.lstrip().startswith("#"))
+    needles = {
+        "the stack, built and healthy": "--wait",
+        "a local build by default": "--build",
+        "CI's image, not a build": "--no-build",
+        "a project of its own": "COMPOSE_PROJECT_NAME=",
+        "read-only root (D6)": "ReadonlyRootfs",
+        "sign-up": "/v1/customers",
+        "an order": "/v1/orders",
+        "its idempotent replay": "Idempotent-Replayed: true",
+        "metrics on the metrics port": '"$metrics/metrics" 200',
+        "not on the API port": '"$api/metrics" 404',
+        "JSON log lines": "json.loads",
+        "a clean stop": "State.ExitCode",
+        "the grace period": "stop_grace_period",
+        "nothing left behind": "down --volumes",
+    }
+    missing = [what for what, needle in needles.items() if needle not in script]
+    assert not missing, f"scripts/smoke.sh no longer checks: {missing}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^smoke:.*##.*\n\tscripts/smoke\.sh\n", makefile, re.M), (
+        "`make smoke` runs scripts/smoke.sh"
+    )
+    assert os.access(SMOKE, os.X_OK), "scripts/smoke.sh must be executable"

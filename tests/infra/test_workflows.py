@@ -260,10 +260,10 @@ def test_build_job_scans_the_image_and_fails_on_fixable_high_and_critical() -> N
     smoke = [i for i, name in enumerate(names) if name.startswith("Smoke test")]
     assert smoke, "C5: smoke-test the built image before it can be published"
     script = str(steps(job)[smoke[0]].get("run", ""))
-    assert "smoke-image.sh" in script, "C5: the smoke test is .github/scripts/smoke-image.sh"
-    smoke_text = (GITHUB / "scripts" / "smoke-image.sh").read_text(encoding="utf-8")
-    for needle in ("up --detach --no-build --wait", "ReadonlyRootfs", "/health/ready"):
-        assert needle in smoke_text, f"D6/C5: smoke-image.sh no longer checks `{needle}`"
+    assert "scripts/smoke.sh" in script, "C5: the smoke test is scripts/smoke.sh, the one `make smoke` runs"
+    smoke_text = (ROOT / "scripts" / "smoke.sh").read_text(encoding="utf-8")
+    for needle in ("--no-build", "--wait", "ReadonlyRootfs", "/health/ready", "Idempotent-Replayed"):
+        assert needle in smoke_text, f"D6/C5: scripts/smoke.sh no longer checks `{needle}`"
 
 
 def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> None:
