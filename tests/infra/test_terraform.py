@@ -487,9 +487,9 @@ def test_a_replaced_database_or_cache_gets_a_url_that_matches(hcl: dict[str, dic
     }
     for address, trigger in triggers.items():
         body = found[address]
-        assert "secret_string" not in body and "secret_string_wo" in body, (
-            f"Item 3: {address} holds a password or token: it must be written write-only"
-        )
+        why = f"Item 3: {address} holds a password or token: it must be written write-only"
+        assert "secret_string" not in body, why
+        assert "secret_string_wo" in body, why
         assert trigger in _lifecycle(body).get("replace_triggered_by", []), (
             f"Item 14: {address} must be rewritten when what it points at is replaced ({trigger})"
         )
@@ -548,8 +548,12 @@ def test_every_alarm_notifies_the_environments_topic(hcl: dict[str, dict[str, An
         if address.startswith("aws_cloudwatch_metric_alarm.")
     }
     wanted = {
-        "CPUUtilization", "FreeStorageSpace", "DatabaseConnections", "DatabaseMemoryUsagePercentage",
-        "Evictions", "MemoryUtilization",
+        "CPUUtilization",
+        "FreeStorageSpace",
+        "DatabaseConnections",
+        "DatabaseMemoryUsagePercentage",
+        "Evictions",
+        "MemoryUtilization",
     }
     assert wanted <= names, f"missing capacity alarms on {sorted(wanted - names)}"
 
@@ -558,9 +562,8 @@ def test_prod_has_alb_access_logs_and_a_waf_and_every_vpc_an_s3_endpoint(
     hcl: dict[str, dict[str, Any]],
 ) -> None:
     prod = blocks(hcl, "environments/prod", "module")["stack"]
-    assert prod.get("alb_access_logs") is True and prod.get("waf") is True, (
-        "prod needs ALB access logs and a WAF web ACL"
-    )
+    assert prod.get("alb_access_logs") is True, "prod needs ALB access logs"
+    assert prod.get("waf") is True, "prod needs a WAF web ACL in front of its ALB"
     endpoint = resources(hcl, "modules/network")["aws_vpc_endpoint.s3"]
     assert endpoint["vpc_endpoint_type"] == "Gateway", "S3 is reached through a gateway endpoint (no NAT)"
 

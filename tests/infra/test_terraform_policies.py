@@ -8,6 +8,8 @@
   own roles and the services that take them.
 """
 
+# ruff: noqa: F811  (the tests take the `hcl` fixture imported from test_terraform by name)
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +25,11 @@ from tests.infra.test_terraform import (  # noqa: F401 (hcl is a fixture)
 
 # (directory, policy document, statement sid) -> why a wildcard action on "*" is safe there.
 ALLOWED_WILDCARDS: dict[tuple[str, str, str], str] = {
-    ("bootstrap", "plan", "ReadTheStacks"): "Describe/List/Get only: reads without resource-level permissions",
+    (
+        "bootstrap",
+        "plan",
+        "ReadTheStacks",
+    ): "Describe/List/Get only: reads without resource-level permissions",
     ("bootstrap", "apply", "ReadTheStacks"): "Describe/List/Get only, in the environment's region",
     ("bootstrap", "apply", "ChangeOnlyThisEnvironmentsResources"): (
         "only resources already tagged Environment = <env> (aws:ResourceTag condition)"
@@ -74,7 +80,7 @@ def statements(hcl: dict[str, dict[str, Any]], directory: str, document: str) ->
 
 
 def test_no_wildcard_action_on_every_resource_outside_the_allow_list(
-    hcl: dict[str, dict[str, Any]],  # noqa: F811
+    hcl: dict[str, dict[str, Any]],
 ) -> None:
     seen: set[tuple[str, str, str]] = set()
     for directory in DIRECTORIES:
@@ -96,12 +102,14 @@ def test_no_wildcard_action_on_every_resource_outside_the_allow_list(
     assert not stale, f"ALLOWED_WILDCARDS lists statements that no longer exist: {sorted(stale)}"
 
 
-def test_allowed_wildcards_are_reads_or_tag_conditioned(hcl: dict[str, dict[str, Any]]) -> None:  # noqa: F811
+def test_allowed_wildcards_are_reads_or_tag_conditioned(hcl: dict[str, dict[str, Any]]) -> None:
     for (directory, document, sid), reason in ALLOWED_WILDCARDS.items():
         statement = statements(hcl, directory, document)[sid]
         actions = _as_list(statement["actions"])
         if "key policy" in reason:
-            assert statement.get("principals"), f"{document}/{sid}: a key policy statement names its principal"
+            assert statement.get("principals"), (
+                f"{document}/{sid}: a key policy statement names its principal"
+            )
             continue
         reads = all(action.split(":", 1)[1].startswith(READ_PREFIXES) for action in actions)
         tagged = conditions(statement).get("aws:ResourceTag/Environment") == ["${each.key}"]
@@ -110,7 +118,7 @@ def test_allowed_wildcards_are_reads_or_tag_conditioned(hcl: dict[str, dict[str,
         )
 
 
-def test_the_pull_request_role_reads_no_secret(hcl: dict[str, dict[str, Any]]) -> None:  # noqa: F811
+def test_the_pull_request_role_reads_no_secret(hcl: dict[str, dict[str, Any]]) -> None:
     trust = policy_documents(hcl, "bootstrap")["github_trust"]
     assert trust, "bootstrap must define the OIDC trust policy"
     plan = statements(hcl, "bootstrap", "plan")
@@ -120,9 +128,9 @@ def test_the_pull_request_role_reads_no_secret(hcl: dict[str, dict[str, Any]]) -
         "Item 1: the plan role (assumable from pull_request) must not read secret values"
     )
     decrypt = [statement for statement in plan.values() if "kms:Decrypt" in statement["actions"]]
-    assert len(decrypt) == 1 and decrypt[0]["resources"] == ["${aws_kms_key.state.arn}"], (
-        "Item 1: the plan role may decrypt with the state key only (not the environments' keys)"
-    )
+    why = "Item 1: the plan role may decrypt with the state key only (not the environments' keys)"
+    assert len(decrypt) == 1, why
+    assert decrypt[0]["resources"] == ["${aws_kms_key.state.arn}"], why
     assert conditions(decrypt[0]).get("kms:ViaService") == ["s3.${var.region}.amazonaws.com"], (
         "Item 1: the plan role decrypts only through S3 (reading the state)"
     )
@@ -130,7 +138,7 @@ def test_the_pull_request_role_reads_no_secret(hcl: dict[str, dict[str, Any]]) -
     assert drift["assume_role_policy"] == '${data.aws_iam_policy_document.github_trust["drift"].json}'
 
 
-def test_apply_roles_stay_in_their_environment(hcl: dict[str, dict[str, Any]]) -> None:  # noqa: F811
+def test_apply_roles_stay_in_their_environment(hcl: dict[str, dict[str, Any]]) -> None:
     apply = statements(hcl, "bootstrap", "apply")
     create = apply["CreateOnlyWithThisEnvironmentsTag"]
     assert conditions(create).get("aws:RequestTag/Environment") == ["${each.key}"], (
@@ -139,7 +147,7 @@ def test_apply_roles_stay_in_their_environment(hcl: dict[str, dict[str, Any]]) -
     assert not [action for action in _as_list(create["actions"]) if "*" in action], (
         "Item 2: the tag-on-create statement names its actions"
     )
-    boundary = '${aws_iam_policy.workload_boundary[each.key].arn}'
+    boundary = "${aws_iam_policy.workload_boundary[each.key].arn}"
     for sid in ("RolesOnlyWithThisEnvironmentsBoundary", "AttachOnlyTheManagedPoliciesTheStackUses"):
         assert conditions(apply[sid]).get("iam:PermissionsBoundary") == [boundary], (
             f"Item 2: {sid} must require the environment's permissions boundary (iam:PermissionsBoundary)"
@@ -169,7 +177,7 @@ def test_apply_roles_stay_in_their_environment(hcl: dict[str, dict[str, Any]]) -
 
 @pytest.mark.parametrize("directory", ["modules/network", "modules/data", "modules/service"])
 def test_workload_policies_name_their_resources(
-    hcl: dict[str, dict[str, Any]],  # noqa: F811
+    hcl: dict[str, dict[str, Any]],
     directory: str,
 ) -> None:
     for document, found in policy_documents(hcl, directory).items():
