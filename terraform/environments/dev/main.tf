@@ -14,6 +14,8 @@ module "stack" {
   certificate_arn = var.certificate_arn
   alarm_actions   = var.alarm_actions
 
+  alarm_subscriptions = var.alarm_subscriptions
+
   cidr_block               = "10.10.0.0/20"
   availability_zones       = ["${var.region}a", "${var.region}b"]
   single_nat_gateway       = true
@@ -29,7 +31,7 @@ module "stack" {
   cache_nodes                   = 1
   cache_snapshot_retention_days = 0
 
-  secret_recovery_window_days = 7
+  secret_recovery_window_days = 0 # dev is torn down and rebuilt: its secret names must be free at once
 
   cpu           = 256
   memory        = 512

@@ -14,6 +14,8 @@ module "stack" {
   certificate_arn = var.certificate_arn
   alarm_actions   = var.alarm_actions
 
+  alarm_subscriptions = var.alarm_subscriptions
+
   cidr_block               = "10.30.0.0/20"
   availability_zones       = ["${var.region}a", "${var.region}b", "${var.region}c"]
   single_nat_gateway       = false
@@ -44,6 +46,8 @@ module "stack" {
   }
 
   alb_deletion_protection = true
+  alb_access_logs         = true
+  waf                     = true
   log_retention_days      = 90
 
   deployment_strategy = "canary"

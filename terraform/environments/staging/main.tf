@@ -14,6 +14,8 @@ module "stack" {
   certificate_arn = var.certificate_arn
   alarm_actions   = var.alarm_actions
 
+  alarm_subscriptions = var.alarm_subscriptions
+
   cidr_block               = "10.20.0.0/20"
   availability_zones       = ["${var.region}a", "${var.region}b"]
   single_nat_gateway       = false

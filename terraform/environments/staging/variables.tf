@@ -27,7 +27,13 @@ variable "image_tag" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs notified by the deployment alarms (optional)."
+  description = "More SNS topic ARNs every alarm notifies, besides the environment's own alarm topic (optional)."
   type        = list(string)
+  default     = []
+}
+
+variable "alarm_subscriptions" {
+  description = "Subscriptions of the environment's alarm topic, e.g. [{ protocol = \"email\", endpoint = \"oncall@example.com\" }] (set per account, e.g. in an auto.tfvars or TF_VAR_alarm_subscriptions)."
+  type        = list(object({ protocol = string, endpoint = string }))
   default     = []
 }

@@ -1,9 +1,12 @@
 # Redis-protocol cache on ElastiCache: TLS in transit (rediss://), encrypted at rest, AUTH token,
 # and with two or more nodes a replica in another zone with automatic failover.
 #
-# ElastiCache has no write-only argument for the AUTH token (AWS provider 5.100), so the token does
-# reach the state (encrypted in the state bucket). It is generated once, pinned by ignore_changes,
-# kept in its own secret, and replaced when redis_auth_version changes (terraform/README.md, "Secrets").
+# ElastiCache has no write-only argument for the AUTH token (AWS provider 5.100: neither auth_token
+# nor aws_elasticache_user passwords), so the token does reach the state (encrypted in the state
+# bucket): in this secret version and in the replication group. It is generated once, pinned by
+# ignore_changes, and replaced when redis_auth_version changes; REDIS_URL is written write-only.
+# Saved plans embed the state, so a plan of an environment is never uploaded (terraform/README.md,
+# "Secrets" and "Limits").
 
 resource "aws_security_group" "redis" {
   name        = "${var.name}-redis"

@@ -1,10 +1,14 @@
 # One customer-managed key per environment encrypts the database, the cache, the secrets and the
 # service's log group. The key policy delegates to IAM in this account (so only roles granted
 # kms:* on this key can use it) and lets CloudWatch Logs use it for this account's log groups.
+# CloudWatch Logs calls KMS as its regional principal (logs.<region>.amazonaws.com): naming the
+# global logs.amazonaws.com makes CreateLogGroup with this key fail with AccessDenied.
 
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
 
 data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111:A key policy's "*" resource is the key itself; the account root delegates use to IAM policies.
@@ -26,12 +30,28 @@ data "aws_iam_policy_document" "kms" {
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["logs.amazonaws.com"]
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
     }
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${data.aws_partition.current.partition}:logs:*:${data.aws_caller_identity.current.account_id}:log-group:*"]
+      values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"]
+    }
+  }
+
+  # The environment's alarm topic is encrypted with this key: CloudWatch must be able to publish to it.
+  statement {
+    sid       = "CloudWatchAlarmsPublishToTheEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }

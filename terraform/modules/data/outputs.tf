@@ -40,6 +40,16 @@ output "secret_arns" {
     REDIS_URL    = aws_secretsmanager_secret.redis_url.arn
     API_KEYS     = aws_secretsmanager_secret.api_keys.arn
   }
+  # Whatever takes these ARNs (the task definition, the ECS service) waits until every secret has
+  # a value and the database and cache it points at exist: tasks started earlier fail to start, and
+  # a new service without one completed deployment has nothing for the circuit breaker to roll back to.
+  depends_on = [
+    aws_secretsmanager_secret_version.database_url,
+    aws_secretsmanager_secret_version.redis_url,
+    aws_secretsmanager_secret_version.api_keys,
+    aws_db_instance.this,
+    aws_elasticache_replication_group.this,
+  ]
 }
 
 output "db_multi_az" {

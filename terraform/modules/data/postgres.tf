@@ -63,8 +63,9 @@ data "aws_iam_policy_document" "rds_monitoring_assume" {
 }
 
 resource "aws_iam_role" "rds_monitoring" {
-  name               = "${var.name}-rds-monitoring"
-  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+  name                 = "${var.name}-rds-monitoring"
+  assume_role_policy   = data.aws_iam_policy_document.rds_monitoring_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {
@@ -109,7 +110,9 @@ resource "aws_db_instance" "this" {
   delete_automated_backups            = false
   deletion_protection                 = var.db_deletion_protection
   skip_final_snapshot                 = false
-  final_snapshot_identifier           = "${var.name}-final"
+  # Unique per instance: a recreated database (dev torn down and rebuilt) must not collide with the
+  # snapshot its predecessor left. Fixed at creation by ignore_changes below.
+  final_snapshot_identifier = "${var.name}-final-${formatdate("YYYYMMDDhhmmss", timestamp())}"
 
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
   monitoring_interval                   = 60
@@ -117,6 +120,10 @@ resource "aws_db_instance" "this" {
   performance_insights_enabled          = var.db_performance_insights
   performance_insights_kms_key_id       = var.db_performance_insights ? aws_kms_key.this.arn : null
   performance_insights_retention_period = var.db_performance_insights ? 7 : null
+
+  lifecycle {
+    ignore_changes = [final_snapshot_identifier]
+  }
 
   depends_on = [aws_iam_role_policy_attachment.rds_monitoring]
 }

@@ -22,6 +22,11 @@ resource "aws_secretsmanager_secret_version" "database_url" {
     local.db_name,
   )
   secret_string_wo_version = var.db_password_version
+
+  lifecycle {
+    # A replaced instance gets a fresh password (and maybe a new address): write the URL again.
+    replace_triggered_by = [aws_db_instance.this.resource_id]
+  }
 }
 
 resource "aws_secretsmanager_secret" "redis_url" {
@@ -32,14 +37,21 @@ resource "aws_secretsmanager_secret" "redis_url" {
   recovery_window_in_days = var.secret_recovery_window_days
 }
 
+# Write-only, like DATABASE_URL: the URL is written when the token changes (redis_auth_version) or
+# the replication group is replaced (a new endpoint), and never lands in the state or a plan.
 resource "aws_secretsmanager_secret_version" "redis_url" {
   secret_id = aws_secretsmanager_secret.redis_url.id
-  secret_string = format(
+  secret_string_wo = format(
     "rediss://:%s@%s:%d/0",
     aws_secretsmanager_secret_version.redis_auth.secret_string,
     aws_elasticache_replication_group.this.primary_endpoint_address,
     aws_elasticache_replication_group.this.port,
   )
+  secret_string_wo_version = var.redis_auth_version
+
+  lifecycle {
+    replace_triggered_by = [aws_elasticache_replication_group.this.primary_endpoint_address]
+  }
 }
 
 resource "aws_secretsmanager_secret" "api_keys" {

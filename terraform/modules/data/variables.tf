@@ -210,3 +210,83 @@ variable "api_keys_version" {
     error_message = "api_keys_version must be a positive whole number; only ever increase it."
   }
 }
+
+# --- Alarms (notifications only) ---
+
+variable "alarm_actions" {
+  description = "SNS topic ARNs the database and cache alarms notify when they fire or clear."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:aws[a-z-]*:sns:", arn))])
+    error_message = "alarm_actions must be SNS topic ARNs."
+  }
+}
+
+variable "alarm_db_cpu_percent" {
+  description = "Alarm when PostgreSQL's average CPU stays above this percentage for 15 minutes."
+  type        = number
+  default     = 80
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_db_cpu_percent > 0 && var.alarm_db_cpu_percent < 100
+    error_message = "alarm_db_cpu_percent must be between 0 and 100."
+  }
+}
+
+variable "alarm_db_free_storage_gb" {
+  description = "Alarm when PostgreSQL's free storage falls below this many GiB."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_db_free_storage_gb >= 1
+    error_message = "alarm_db_free_storage_gb must be at least 1."
+  }
+}
+
+variable "alarm_db_connections" {
+  description = "Alarm when PostgreSQL holds more connections than this for 10 minutes: set it near 80 % of the instance class's max_connections."
+  type        = number
+  default     = 80
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_db_connections >= 1
+    error_message = "alarm_db_connections must be at least 1."
+  }
+}
+
+variable "alarm_cache_memory_percent" {
+  description = "Alarm when a cache node uses more than this percentage of its memory for 15 minutes."
+  type        = number
+  default     = 80
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_cache_memory_percent > 0 && var.alarm_cache_memory_percent < 100
+    error_message = "alarm_cache_memory_percent must be between 0 and 100."
+  }
+}
+
+variable "alarm_cache_evictions" {
+  description = "Alarm when a cache node evicts more than this many keys in 5 minutes (0: any eviction)."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_cache_evictions >= 0
+    error_message = "alarm_cache_evictions must be 0 or more."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every IAM role this module creates (the environment's workload boundary from terraform/bootstrap); null for none."
+  type        = string
+  default     = null
+}

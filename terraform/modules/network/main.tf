@@ -137,6 +137,19 @@ resource "aws_route_table_association" "database" {
   route_table_id = aws_route_table.database.id
 }
 
+# S3 through a gateway endpoint, not the NAT: ECR serves image layers from S3, so every task start
+# would otherwise pay NAT data processing for its image. Free, and the traffic stays in AWS.
+data "aws_region" "current" {}
+
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [for zone in var.availability_zones : aws_route_table.private[zone].id]
+
+  tags = { Name = "${var.name}-s3" }
+}
+
 # VPC flow logs: the record of what actually flowed, for incident response.
 resource "aws_flow_log" "this" {
   vpc_id                   = aws_vpc.this.id
@@ -168,8 +181,9 @@ data "aws_iam_policy_document" "flow_logs_assume" {
 }
 
 resource "aws_iam_role" "flow_logs" {
-  name               = "${var.name}-flow-logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+  name                 = "${var.name}-flow-logs"
+  assume_role_policy   = data.aws_iam_policy_document.flow_logs_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "flow_logs" {

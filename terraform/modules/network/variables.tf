@@ -44,3 +44,9 @@ variable "flow_logs_retention_days" {
     error_message = "flow_logs_retention_days must be a value CloudWatch Logs accepts (e.g. 30, 90, 365)."
   }
 }
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every IAM role this module creates (the environment's workload boundary from terraform/bootstrap); null for none."
+  type        = string
+  default     = null
+}

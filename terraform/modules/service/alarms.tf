@@ -102,3 +102,21 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   alarm_actions       = var.alarm_actions
   ok_actions          = var.alarm_actions
 }
+
+# Not a deployment alarm (a memory leak shows over hours, not during one deployment): it notifies.
+resource "aws_cloudwatch_metric_alarm" "memory" {
+  alarm_name          = "${local.name}-memory"
+  alarm_description   = "Average task memory above ${var.alarm_memory_percent}% of the reservation for 15 min: tasks near their limit are OOM-killed."
+  namespace           = "AWS/ECS"
+  metric_name         = "MemoryUtilization"
+  dimensions          = { ClusterName = aws_ecs_cluster.this.name, ServiceName = aws_ecs_service.this.name }
+  statistic           = "Average"
+  period              = 300
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_memory_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  treat_missing_data  = "missing"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+}

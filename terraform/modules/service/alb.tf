@@ -4,9 +4,9 @@
 
 #trivy:ignore:AVD-AWS-0053 The public entry point of the API: it must be internet-facing.
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_76:A WAF web ACL is optional (waf_web_acl_arn) and managed per account; the service is Python, not Log4j.
-  #checkov:skip=CKV2_AWS_28:A WAF web ACL is optional (waf_web_acl_arn) and managed per account.
-  #checkov:skip=CKV_AWS_91:Access logs are on when alb_access_logs_bucket names a log bucket (account-level, with the ELB delivery policy).
+  #checkov:skip=CKV2_AWS_76:The WAF is per environment (var.waf, on in prod, edge.tf) and includes the known-bad-inputs (Log4j) rule group.
+  #checkov:skip=CKV2_AWS_28:The WAF is per environment (var.waf): on in prod (edge.tf), off in dev and staging.
+  #checkov:skip=CKV_AWS_91:Access logs are per environment (var.alb_access_logs): on in prod (edge.tf).
   #checkov:skip=CKV2_AWS_20:Port 80 exists only to redirect to HTTPS (aws_lb_listener.http).
   name                       = local.name
   load_balancer_type         = "application"
@@ -18,20 +18,16 @@ resource "aws_lb" "this" {
   enable_deletion_protection = var.alb_deletion_protection
 
   dynamic "access_logs" {
-    for_each = var.alb_access_logs_bucket != "" ? [1] : []
+    for_each = var.alb_access_logs ? [1] : []
     content {
-      bucket  = var.alb_access_logs_bucket
+      bucket  = aws_s3_bucket.alb_logs[0].id
       prefix  = local.name
       enabled = true
     }
   }
-}
 
-resource "aws_wafv2_web_acl_association" "this" {
-  count = var.waf_web_acl_arn != "" ? 1 : 0
-
-  resource_arn = aws_lb.this.arn
-  web_acl_arn  = var.waf_web_acl_arn
+  # ELB checks it may write to the bucket when access logs are switched on.
+  depends_on = [aws_s3_bucket_policy.alb_logs]
 }
 
 resource "aws_lb_target_group" "blue" {

@@ -23,9 +23,10 @@ data "aws_iam_policy_document" "codedeploy_assume" {
 resource "aws_iam_role" "codedeploy" {
   count = local.codedeploy ? 1 : 0
 
-  name               = "${local.name}-codedeploy"
-  description        = "CodeDeploy shifts ${local.name} traffic between task sets"
-  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume[0].json
+  name                 = "${local.name}-codedeploy"
+  description          = "CodeDeploy shifts ${local.name} traffic between task sets"
+  assume_role_policy   = data.aws_iam_policy_document.codedeploy_assume[0].json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 resource "aws_iam_role_policy_attachment" "codedeploy" {

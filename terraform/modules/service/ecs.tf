@@ -93,6 +93,9 @@ resource "aws_ecs_task_definition" "this" {
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
   container_definitions    = jsonencode([local.container])
+  # A new revision never deregisters the old one: earlier revisions are the rollback targets the
+  # pipeline and the runbooks switch back to, so they outlive every Terraform change and destroy.
+  skip_destroy = true
 
   volume {
     name = "tmp"
@@ -102,6 +105,15 @@ resource "aws_ecs_task_definition" "this" {
     operating_system_family = "LINUX"
     cpu_architecture        = var.cpu_architecture
   }
+}
+
+# ECS rejects in-place network changes on a CODE_DEPLOY service (terraform-provider-aws #8005,
+# #36727): the apply would fail half-way. This record of the network configuration makes such a
+# change replace the service instead, visibly in the plan ("replaced due to changes in
+# replace_triggered_by"). A replacement is an outage: terraform/README.md, "Network changes with
+# CodeDeploy", says how to make one. Rolling services take network changes in place (null here).
+resource "terraform_data" "codedeploy_network" {
+  input = local.codedeploy ? local.network_configuration : null
 }
 
 resource "aws_ecs_service" "this" {
@@ -145,8 +157,8 @@ resource "aws_ecs_service" "this" {
   }
 
   network_configuration {
-    subnets          = var.private_subnet_ids
-    security_groups  = [aws_security_group.app.id]
+    subnets          = local.network_configuration.subnets
+    security_groups  = [aws_security_group.app.id] # = local.network_configuration.security_groups
     assign_public_ip = false
   }
 
@@ -159,8 +171,11 @@ resource "aws_ecs_service" "this" {
   lifecycle {
     # The pipeline deploys new task definition revisions; autoscaling owns the count; CodeDeploy
     # swaps the target group. Terraform sets them at creation and then leaves them alone.
-    ignore_changes = [task_definition, desired_count, load_balancer]
+    ignore_changes       = [task_definition, desired_count, load_balancer]
+    replace_triggered_by = [terraform_data.codedeploy_network]
   }
 
+  # The secret ARNs arrive only once the secrets have values and the database and cache exist
+  # (modules/data outputs.tf), so the first tasks can start.
   depends_on = [aws_lb_listener.https, aws_iam_role_policy.execution]
 }

@@ -20,9 +20,10 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${local.name}-execution"
-  description        = "ECS starts ${local.name} tasks with it: image pull, logs, secrets"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = "${local.name}-execution"
+  description          = "ECS starts ${local.name} tasks with it: image pull, logs, secrets"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -69,7 +70,8 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${local.name}-task"
-  description        = "The ${local.name} app runs as this role; it needs no AWS permissions"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = "${local.name}-task"
+  description          = "The ${local.name} app runs as this role; it needs no AWS permissions"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }

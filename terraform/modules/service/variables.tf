@@ -273,16 +273,38 @@ variable "alb_deletion_protection" {
   default     = true
 }
 
-variable "alb_access_logs_bucket" {
-  description = "S3 bucket for ALB access logs (SSE-S3, with the ELB log-delivery bucket policy); empty disables them."
-  type        = string
-  default     = ""
+variable "alb_access_logs" {
+  description = "Write ALB access logs to this module's log bucket (SSE-S3: the only encryption ALB log delivery supports)."
+  type        = bool
+  default     = false
 }
 
-variable "waf_web_acl_arn" {
-  description = "WAFv2 web ACL to associate with the ALB; empty for none."
-  type        = string
-  default     = ""
+variable "alb_access_logs_retention_days" {
+  description = "Days ALB access logs are kept."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.alb_access_logs_retention_days >= 1
+    error_message = "alb_access_logs_retention_days must be at least 1."
+  }
+}
+
+variable "waf" {
+  description = "Associate a WAF web ACL with the ALB: AWS managed rule groups (common, known bad inputs, IP reputation) and a per-address rate limit."
+  type        = bool
+  default     = false
+}
+
+variable "waf_rate_limit_per_5_minutes" {
+  description = "Requests one client address may make in 5 minutes before the WAF blocks it."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit_per_5_minutes >= 100
+    error_message = "waf_rate_limit_per_5_minutes must be at least 100 (the WAF minimum)."
+  }
 }
 
 variable "test_listener_port" {
@@ -569,4 +591,21 @@ variable "alarm_actions" {
     condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:aws[a-z-]*:sns:", arn))])
     error_message = "alarm_actions must be SNS topic ARNs."
   }
+}
+
+variable "alarm_memory_percent" {
+  description = "Alarm when the service's average memory utilisation stays above this percentage of the task's memory for 15 minutes."
+  type        = number
+  default     = 85
+
+  validation {
+    condition     = var.alarm_memory_percent > 0 && var.alarm_memory_percent < 100
+    error_message = "alarm_memory_percent must be between 0 and 100."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every IAM role this module creates (the environment's workload boundary from terraform/bootstrap); null for none."
+  type        = string
+  default     = null
 }

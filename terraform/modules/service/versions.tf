@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.100, < 7.0"
+      version = ">= 5.100.0, < 5.101.0" # the provider line this repository is verified with (ADR 0006)
     }
   }
 }

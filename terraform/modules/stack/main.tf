@@ -1,8 +1,14 @@
 # One environment of orders-api: the network, data and service modules wired together. The roots in
 # environments/ call this once with their own values (A8); everything else is the same everywhere (E3).
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
 locals {
   name = "orders-api-${var.environment}"
+  # Created by terraform/bootstrap; the apply role may create roles only with it attached.
+  permissions_boundary_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/${local.name}-workload-boundary"
 }
 
 data "aws_ecr_repository" "orders_api" {
@@ -17,6 +23,7 @@ module "network" {
   availability_zones       = var.availability_zones
   single_nat_gateway       = var.single_nat_gateway
   flow_logs_retention_days = var.flow_logs_retention_days
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 module "data" {
@@ -41,6 +48,9 @@ module "data" {
 
   secret_recovery_window_days = var.secret_recovery_window_days
   api_keys_version            = var.api_keys_version
+
+  alarm_actions            = local.alarm_actions
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 module "service" {
@@ -69,10 +79,13 @@ module "service" {
   max_capacity       = var.max_capacity
   app_environment    = var.app_environment
 
-  certificate_arn         = var.certificate_arn
-  alb_deletion_protection = var.alb_deletion_protection
-  log_retention_days      = var.log_retention_days
-  alarm_actions           = var.alarm_actions
+  certificate_arn          = var.certificate_arn
+  alb_deletion_protection  = var.alb_deletion_protection
+  log_retention_days       = var.log_retention_days
+  alarm_actions            = local.alarm_actions
+  alb_access_logs          = var.alb_access_logs
+  waf                      = var.waf
+  permissions_boundary_arn = local.permissions_boundary_arn
 
   deployment_strategy              = var.deployment_strategy
   canary_type                      = var.canary_type

@@ -35,9 +35,21 @@ variable "certificate_arn" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs notified by the deployment alarms (optional; rollback does not depend on them)."
+  description = "More SNS topic ARNs every alarm notifies, besides the environment's own topic (optional; rollback does not depend on them)."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_subscriptions" {
+  description = "Who hears the environment's alarm topic: protocol (email, https, sqs, lambda, ...) and endpoint. Email subscriptions wait for the recipient's confirmation."
+  type        = list(object({ protocol = string, endpoint = string }))
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.alarm_subscriptions : contains(["email", "email-json", "https", "sqs", "lambda", "sms", "firehose"], s.protocol)])
+    error_message = "alarm_subscriptions protocol must be email, email-json, https, sqs, lambda, sms or firehose."
+  }
 }
 
 # --- Network ---
@@ -163,6 +175,18 @@ variable "max_capacity" {
 variable "app_environment" {
   description = "Non-secret settings of the container (LOG_LEVEL, FF_NEW_CHECKOUT, DB_POOL_SIZE...)."
   type        = map(string)
+}
+
+variable "alb_access_logs" {
+  description = "Write ALB access logs to a bucket of this environment (on in prod)."
+  type        = bool
+  default     = false
+}
+
+variable "waf" {
+  description = "Put a WAF web ACL (AWS managed rules and a per-address rate limit) in front of the ALB (on in prod)."
+  type        = bool
+  default     = false
 }
 
 variable "alb_deletion_protection" {

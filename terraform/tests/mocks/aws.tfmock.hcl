@@ -85,3 +85,19 @@ mock_resource "aws_ecr_repository" {
     repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders-api"
   }
 }
+
+mock_resource "aws_sns_topic" {
+  defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:orders-api-alarms" }
+}
+
+mock_resource "aws_wafv2_web_acl" {
+  defaults = { arn = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/orders-api/00000000-0000-0000-0000-000000000000" }
+}
+
+mock_data "aws_elb_service_account" {
+  defaults = { arn = "arn:aws:iam::156460612806:root" }
+}
+
+mock_data "aws_region" {
+  defaults = { name = "eu-west-1" }
+}

@@ -35,6 +35,10 @@ run "prod_postgres_is_multi_az_encrypted_private_and_tls_only" {
     condition     = aws_db_instance.this.backup_retention_period >= 1 && aws_db_instance.this.deletion_protection && !aws_db_instance.this.skip_final_snapshot
     error_message = "Backups on, deletion protection on, final snapshot taken."
   }
+  assert {
+    condition     = can(regex("^orders-api-prod-final-[0-9]{14}$", aws_db_instance.this.final_snapshot_identifier))
+    error_message = "The final snapshot name must be unique per instance (a rebuilt environment must not collide with its predecessor's)."
+  }
 }
 
 run "prod_cache_fails_over_and_speaks_tls" {
@@ -62,8 +66,8 @@ run "secrets_are_encrypted_and_urls_use_tls" {
     error_message = "T8: every secret must be encrypted with the environment's key."
   }
   assert {
-    condition     = startswith(nonsensitive(aws_secretsmanager_secret_version.redis_url.secret_string), "rediss://")
-    error_message = "REDIS_URL must be a rediss:// (TLS) URL."
+    condition     = aws_secretsmanager_secret_version.redis_url.secret_string == null && aws_secretsmanager_secret_version.redis_url.secret_string_wo_version == 1
+    error_message = "T8: REDIS_URL carries the AUTH token, so it must be written write-only (never in state or a plan)."
   }
   assert {
     condition     = aws_secretsmanager_secret_version.database_url.secret_string == null && aws_secretsmanager_secret_version.database_url.secret_string_wo_version == 1
@@ -76,6 +80,41 @@ run "secrets_are_encrypted_and_urls_use_tls" {
   assert {
     condition     = aws_kms_key.this.enable_key_rotation
     error_message = "The environment key must rotate."
+  }
+}
+
+run "kms_key_lets_the_regional_logs_principal_and_alarms_use_it" {
+  command = apply
+
+  override_data {
+    target = data.aws_region.current
+    values = { name = "eu-west-1" }
+  }
+
+  assert {
+    condition     = flatten([for p in one([for s in data.aws_iam_policy_document.kms.statement : s if s.sid == "CloudWatchLogsEncryptsThisAccountsLogGroups"]).principals : tolist(p.identifiers)]) == ["logs.eu-west-1.amazonaws.com"]
+    error_message = "CloudWatch Logs uses the key as logs.<region>.amazonaws.com; logs.amazonaws.com is denied at CreateLogGroup."
+  }
+  assert {
+    condition     = alltrue([for v in one([for s in data.aws_iam_policy_document.kms.statement : s if s.sid == "CloudWatchLogsEncryptsThisAccountsLogGroups"]).condition : alltrue([for arn in v.values : startswith(arn, "arn:aws:logs:eu-west-1:123456789012:log-group:")])])
+    error_message = "The logs statement must be limited to this region's and account's log groups (encryption context)."
+  }
+}
+
+run "db_and_cache_alarms_notify_and_cover_every_node" {
+  command = apply
+
+  variables {
+    alarm_actions = ["arn:aws:sns:eu-west-1:123456789012:orders-api-prod-alarms"]
+  }
+
+  assert {
+    condition     = alltrue([for a in [aws_cloudwatch_metric_alarm.db_cpu, aws_cloudwatch_metric_alarm.db_free_storage, aws_cloudwatch_metric_alarm.db_connections] : a.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:orders-api-prod-alarms"])])
+    error_message = "The RDS CPU, free storage and connections alarms must notify the alarm topic."
+  }
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.cache_memory)) == toset(["orders-api-prod-001", "orders-api-prod-002"]) && toset(keys(aws_cloudwatch_metric_alarm.cache_evictions)) == toset(["orders-api-prod-001", "orders-api-prod-002"])
+    error_message = "Every cache node needs a memory and an evictions alarm."
   }
 }
 
