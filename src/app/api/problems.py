@@ -1,7 +1,8 @@
 """RFC 9457 problem details for every error the API returns, routing errors and 500s included.
 
-Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them. A 500 says nothing about internals; the traceback
-goes to the log (with the request ID that the body and the `X-Request-ID` header also carry).
+Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them, and their count.
+A 500 says nothing about internals; the traceback goes to the log (with the request ID that the body
+and the `X-Request-ID` header also carry).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from app.observability import metrics
 from app.store import customers as rows
 from app.store.database import Database
 
-
 # Longest email key stored: an email is at most 320 characters, and folding can lengthen one (a
 # ligature or a compatibility character becomes several letters), never usefully beyond this.
 MAX_EMAIL_KEY = 320
@@ -23,7 +22,7 @@ def email_key(email: str) -> str:
     """The identity of an email address: one key for every spelling a person could sign up with.
 
     Unicode's NFKC_Casefold recipe: compatibility forms become the letters they stand for (`ﬁ`
-    is `fi`), and case folding, unlike lower-casing, also maps `ß` to `ss` and every sigma to `σ`;
+    is `fi`), and case folding, unlike lower-casing, also maps `ß` to `ss` and every sigma to the small one;
     normalising again after folding keeps the result stable. The customer's email is stored as given
     (lower-cased); uniqueness is on this key.
     """
