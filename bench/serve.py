@@ -91,7 +91,7 @@ def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
 
 
 def main(mode: str) -> None:
-    settings = load_settings()
+    settings = load_settings(Settings)
     app, served = full_app(settings, mode == "on") if mode in {"on", "off"} else bare_app(mode)
     create_server(settings, app, served).run()
 

@@ -1,7 +1,8 @@
 """Command line: `python -m app serve` runs the server, `python -m app migrate` applies migrations.
 
-These two commands are what the image, compose and the ECS task run. A bad setting stops either one
-with a line per bad variable on stderr and exit code 2; the rejected value is never printed.
+These two commands are what the image, compose and the ECS task run. `migrate` reads only the database
+settings (`DatabaseSettings`), so a one-off migration task needs no API keys. A bad setting stops
+either one with a line per bad variable on stderr and exit code 2; the rejected value is never printed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import sys
 
 from pydantic import ValidationError
 
-from app.settings import Settings, format_errors
+from app.settings import DatabaseSettings, Settings, format_errors
 
 
-def load_settings() -> Settings:
+def load_settings[S: DatabaseSettings](kind: type[S]) -> S:
     try:
-        return Settings()  # values come from the environment
+        return kind()  # values come from the environment
     except ValidationError as error:
         print(format_errors(error), file=sys.stderr)
         raise SystemExit(2) from None
@@ -42,7 +43,7 @@ def serve(settings: Settings) -> None:
     create_server(settings, app, as_served(app)).run()
 
 
-def migrate(settings: Settings) -> None:
+def migrate(settings: DatabaseSettings) -> None:
     from app.migrations.runner import upgrade_head  # noqa: PLC0415
     from app.observability.logging import configure_logging  # noqa: PLC0415
 
@@ -54,8 +55,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
-    settings = load_settings()
-    {"serve": serve, "migrate": migrate}[args.command](settings)
+    if args.command == "serve":
+        serve(load_settings(Settings))
+    else:
+        migrate(load_settings(DatabaseSettings))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """uvicorn, configured from settings, with a drain period before shutdown.
 
+It serves with uvicorn's httptools protocol, bounded for a server without a proxy in front: request
+head size, header count, head-read time and open connections (app/http_protocol.py).
+
 On SIGTERM (or SIGINT) readiness turns 503 at once and the server keeps serving, new requests
 included, for DRAIN_SECONDS, so the load balancer stops routing here before the listener closes. Then
 uvicorn stops accepting, finishes in-flight requests within GRACEFUL_TIMEOUT, and runs the lifespan
@@ -23,6 +26,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http_protocol import ConnectionLimits, ServerConfig
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -33,12 +37,18 @@ GC_YOUNG_THRESHOLD = 10_000
 
 def create_server(settings: Settings, app: FastAPI, asgi_app: ASGIApp) -> DrainingServer:
     """uvicorn with our settings; `app` is the FastAPI app, `asgi_app` what is served (it wrapped)."""
-    config = uvicorn.Config(
+    limits = ConnectionLimits(
+        max_head_bytes=settings.max_head_bytes,
+        max_header_count=settings.max_header_count,
+        head_read_timeout=settings.head_read_timeout,
+        max_connections=settings.max_client_connections,
+    )
+    config = ServerConfig(
         asgi_app,
+        limits=limits,  # uvicorn's httptools protocol, bounded: app/http_protocol.py
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
         lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -19,8 +19,44 @@ from app.flags import Rollout
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """What `python -m app migrate` needs: Postgres and the log level. `Settings` adds the rest."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Postgres.
+    database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/app")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Overflow connections are opened and closed again under sustained load (measured: a connect, a TLS
+    # attempt and a Postgres fork per request at the margin). A fixed pool is the default.
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
+    # Hot single-row reads (GET /v1/orders/{id}) have a pool of their own, on asyncpg directly: see
+    # store/read_pool.py. Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
+    db_read_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout: Seconds = 2.0
+    db_connect_timeout: Seconds = 3.0
+    db_statement_timeout: Seconds = 5.0
+
+    # Logs.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, url: SecretStr) -> SecretStr:
+        scheme = _scheme(url)
+        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            raise ValueError("must be a postgresql:// URL")
+        rest = url.get_secret_value().split("://", 1)[1]
+        return SecretStr(f"postgresql+asyncpg://{rest}")
+
+
+class Settings(DatabaseSettings):
+    """Everything `python -m app serve` reads."""
 
     # Identity of this deployment.
     app_env: Literal["dev", "test", "staging", "prod"] = "dev"
@@ -37,21 +73,15 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
     graceful_timeout: float = Field(default=20.0, gt=0, le=300)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
+    # What one client may hold (app/http_protocol.py): a request head's size and header count, the
+    # seconds its head may take to arrive, and the connections open at once. Keep the connection cap
+    # below the open-file limit, less the pools' connections (DB_* and REDIS_MAX_CONNECTIONS).
+    max_head_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
+    max_header_count: int = Field(default=100, ge=16, le=10_000)
+    head_read_timeout: float = Field(default=10.0, gt=0, le=30)
+    max_client_connections: int = Field(default=800, ge=1, le=100_000)
     docs_enabled: bool | None = None
     cors_origins: Annotated[list[str], NoDecode] = []
-
-    # Postgres.
-    database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/app")
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    # Overflow connections are opened and closed again under sustained load (measured: a connect, a TLS
-    # attempt and a Postgres fork per request at the margin). A fixed pool is the default.
-    db_max_overflow: int = Field(default=0, ge=0, le=200)
-    # Hot single-row reads (GET /v1/orders/{id}) have a pool of their own, on asyncpg directly: see
-    # store/read_pool.py. Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
-    db_read_pool_size: int = Field(default=10, ge=1, le=200)
-    db_pool_timeout: Seconds = 2.0
-    db_connect_timeout: Seconds = 3.0
-    db_statement_timeout: Seconds = 5.0
 
     # Order reads are cached in the process (orders never change once placed; ADR 0008).
     cache_ttl: int = Field(default=300, ge=0, le=86_400, description="0 turns the order read cache off.")
@@ -72,16 +102,8 @@ class Settings(BaseSettings):
     health_timeout: float = Field(default=0.5, gt=0, lt=1.0)
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
-    # Logs.
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
     # Feature flags (`FF_*`): false | true | beta.
     ff_new_checkout: Rollout = Rollout.OFF
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -103,15 +125,6 @@ class Settings(BaseSettings):
         if any(len(key.get_secret_value()) < 16 for key in keys):
             raise ValueError("every key must be at least 16 characters")
         return keys
-
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_url(cls, url: SecretStr) -> SecretStr:
-        scheme = _scheme(url)
-        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
-            raise ValueError("must be a postgresql:// URL")
-        rest = url.get_secret_value().split("://", 1)[1]
-        return SecretStr(f"postgresql+asyncpg://{rest}")
 
     @field_validator("redis_url")
     @classmethod

@@ -1,4 +1,5 @@
-"""`python -m app migrate` on an empty database, twice (the second run is a no-op)."""
+"""`python -m app migrate`: on an empty database, twice (the second run is a no-op), with the database
+settings only (no API_KEYS); and migration 0002's email keys over existing customers."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ import asyncio
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 
 import asyncpg
+import pytest
+from alembic import command
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import ADMIN_DSN, API_KEY
+from app.migrations.runner import alembic_config
+from tests.conftest import ADMIN_DSN
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -29,22 +36,97 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-def test_migrate_creates_the_schema_and_is_repeatable() -> None:
+@pytest.fixture
+def empty_database() -> Iterator[str]:
     name = f"app_migrate_{uuid.uuid4().hex[:8]}"
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     try:
-        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn, "API_KEYS": API_KEY}
-        for _ in range(2):
-            result = subprocess.run(
-                [sys.executable, "-m", "app", "migrate"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert result.returncode == 0, result.stdout + result.stderr
-        assert {"alembic_version", "customers", "orders"} <= asyncio.run(_tables(dsn))
+        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _run(command: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app <command>` with the database settings only: no API_KEYS."""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn}
+    return subprocess.run(
+        [sys.executable, "-m", "app", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_migrate_creates_the_schema_and_is_repeatable(empty_database: str) -> None:
+    for _ in range(2):
+        result = _run("migrate", empty_database)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert {"alembic_version", "customers", "orders"} <= asyncio.run(_tables(empty_database))
+
+
+def test_serve_still_requires_api_keys(empty_database: str) -> None:
+    result = _run("serve", empty_database)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "invalid setting API_KEYS: Field required"
+
+
+async def _upgrade_to(dsn: str, revision: str) -> None:
+    def upgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade)
+    finally:
+        await engine.dispose()
+
+
+async def _sql(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+        return rows
+    finally:
+        await conn.close()
+
+
+def _customer(dsn: str, email: str) -> str:
+    rows = asyncio.run(
+        _sql(
+            dsn,
+            "INSERT INTO customers (id, email, name) VALUES ($1, $2, 'x') RETURNING id",
+            uuid.uuid4(),
+            email,
+        )
+    )
+    return str(rows[0]["id"])
+
+
+def test_the_email_key_migration_refuses_existing_collisions_then_fills_keys(empty_database: str) -> None:
+    dsn = empty_database
+    asyncio.run(_upgrade_to(dsn, "0001"))
+    older, newer = _customer(dsn, "strasse@example.com"), _customer(dsn, "straße@example.com")
+    alone = _customer(dsn, "ΣΑΣ@example.com")
+
+    refused = _run("migrate", dsn)
+    assert refused.returncode != 0
+    assert f"{older}, {newer}" in refused.stderr  # the colliding customers, oldest first
+    assert alone not in refused.stderr
+    columns = asyncio.run(
+        _sql(dsn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'")
+    )
+    assert "email_key" not in {row["column_name"] for row in columns}  # nothing was changed
+
+    asyncio.run(_sql(dsn, "DELETE FROM customers WHERE id = $1", uuid.UUID(newer)))
+    result = _run("migrate", dsn)
+    assert result.returncode == 0, result.stdout + result.stderr
+    keys = asyncio.run(_sql(dsn, "SELECT id::text, email_key FROM customers"))
+    assert {row["id"]: row["email_key"] for row in keys} == {
+        older: "strasse@example.com",
+        alone: "\u03c3\u03b1\u03c3@example.com",
+    }

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.flags import Rollout
-from app.settings import Settings, format_errors
+from app.settings import DatabaseSettings, Settings, format_errors
 
 KEY = "k" * 16
 
@@ -52,6 +52,10 @@ def test_secrets_never_show_in_repr() -> None:
         ({"api_keys": KEY, "health_timeout": 1.5}, "HEALTH_TIMEOUT"),
         ({"api_keys": KEY, "app_env": "production"}, "APP_ENV"),
         ({"api_keys": KEY, "database_url": "no scheme"}, "DATABASE_URL"),
+        ({"api_keys": KEY, "head_read_timeout": 60}, "HEAD_READ_TIMEOUT"),
+        ({"api_keys": KEY, "max_head_bytes": 100}, "MAX_HEAD_BYTES"),
+        ({"api_keys": KEY, "max_header_count": 0}, "MAX_HEADER_COUNT"),
+        ({"api_keys": KEY, "max_client_connections": 0}, "MAX_CLIENT_CONNECTIONS"),
     ],
 )
 def test_a_bad_value_names_its_variable(values: dict[str, Any], variable: str) -> None:
@@ -69,3 +73,12 @@ def test_docs_default_on_only_in_dev_and_test() -> None:
     assert _settings(api_keys=KEY, app_env="dev").show_docs
     assert not _settings(api_keys=KEY, app_env="prod").show_docs
     assert _settings(api_keys=KEY, app_env="prod", docs_enabled=True).show_docs
+
+
+def test_the_database_settings_need_no_api_keys() -> None:
+    """`python -m app migrate` reads these; the serve settings extend them and add API_KEYS."""
+    settings = DatabaseSettings(_env_file=None, database_url="postgresql://u@db/app", log_level="debug")
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://u@db/app"
+    assert settings.log_level == "DEBUG"
+    assert "api_keys" not in DatabaseSettings.model_fields
+    assert DatabaseSettings.model_fields.keys() <= Settings.model_fields.keys()

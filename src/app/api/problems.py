@@ -1,7 +1,8 @@
 """RFC 9457 problem details for every error the API returns, routing errors and 500s included.
 
-Validation errors carry one JSON pointer per field. A 500 says nothing about internals; the traceback
-goes to the log (with the request ID that the body and the `X-Request-ID` header also carry).
+Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them, and their count.
+A 500 says nothing about internals; the traceback goes to the log (with the request ID that the body
+and the `X-Request-ID` header also carry).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from app.observability.context import request_id
 from app.store.database import DatabaseUnavailableError
 
 PROBLEM_JSON = "application/problem+json"
+# Errors listed in a 422: enough to fix a request, and a body of unknown fields cannot make the answer
+# many times larger than the request. `error_count` says how many there were.
+MAX_ERRORS = 20
 log = structlog.get_logger(__name__)
 
 _TITLES = {
@@ -62,8 +66,9 @@ def _pointer(location: tuple[Any, ...]) -> str:
 
 async def _validation(_: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    errors = [{"pointer": _pointer(tuple(item["loc"])), "detail": item["msg"]} for item in error.errors()]
-    return problem(422, "the request is not valid", errors=errors)
+    found = error.errors()
+    errors = [{"pointer": _pointer(tuple(item["loc"])), "detail": item["msg"]} for item in found[:MAX_ERRORS]]
+    return problem(422, "the request is not valid", errors=errors, error_count=len(found))
 
 
 async def _http(_: Request, error: Exception) -> Response:

@@ -17,11 +17,12 @@ from pydantic import (
     StringConstraints,
 )
 
-# No control characters: Postgres text cannot hold NUL (the fuzzer found a NUL in a name became a 500),
-# and a name has no use for newlines or terminal escapes.
+# No control characters: Postgres text cannot hold NUL, and a name has no use for newlines, terminal
+# escapes (C0, DEL and the C1 controls such as NEL, U+0085) or the bidirectional overrides and
+# isolates (U+202A-U+202E, U+2066-U+2069) that make a name display as text it does not contain.
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
 Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME_PATTERN)
 ]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
@@ -94,7 +95,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     request_id: str | None = None
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(default=None, description="The first errors found.")
+    error_count: int | None = Field(default=None, description="How many errors there were in all.")
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.domain.errors import ConflictError, NotFoundError
+from app.domain.errors import ConflictError, NotFoundError, UnprocessableError
 from app.observability import metrics
 from app.store import customers as rows
 from app.store.database import Database
+
+# Longest email key stored: an email is at most 320 characters, and folding can lengthen one (a
+# ligature or a compatibility character becomes several letters), never usefully beyond this.
+MAX_EMAIL_KEY = 320
+
+
+def email_key(email: str) -> str:
+    """The identity of an email address: one key for every spelling a person could sign up with.
+
+    Unicode's NFKC_Casefold recipe: compatibility forms become the letters they stand for (`ﬁ`
+    is `fi`), and case folding, unlike lower-casing, also maps `ß` to `ss` and every sigma to the small one;
+    normalising again after folding keeps the result stable. The customer's email is stored as given
+    (lower-cased); uniqueness is on this key.
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email).casefold())
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +47,17 @@ class CustomerService:
         self.db = db
 
     async def sign_up(self, *, email: str, name: str, beta_group: bool) -> Customer:
+        key = email_key(email)
+        if len(key) > MAX_EMAIL_KEY:
+            raise UnprocessableError("the email is too long once normalised", pointer="/email")
         async with self.db.begin() as conn:
             row = await rows.insert_customer(
-                conn, customer_id=uuid.uuid4(), email=email.lower(), name=name, beta_group=beta_group
+                conn,
+                customer_id=uuid.uuid4(),
+                email=email.lower(),
+                email_key=key,
+                name=name,
+                beta_group=beta_group,
             )
         if row is None:
             raise ConflictError("a customer with this email already exists")

@@ -22,9 +22,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_standalone() -> None:
-    from app.settings import Settings  # noqa: PLC0415
+    from app.settings import DatabaseSettings  # noqa: PLC0415
 
-    engine = create_async_engine(Settings().database_url.get_secret_value())
+    engine = create_async_engine(DatabaseSettings().database_url.get_secret_value())
     async with engine.begin() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -12,7 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.settings import Settings
+from app.settings import DatabaseSettings
 
 MIGRATIONS = Path(__file__).parent
 _LOCK_ID = 0x0DE5_0001  # any constant shared by every migrate run of this service
@@ -31,7 +31,7 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def upgrade_head(settings: Settings) -> None:
+async def upgrade_head(settings: DatabaseSettings) -> None:
     engine = create_async_engine(
         settings.database_url.get_secret_value(), connect_args={"timeout": settings.db_connect_timeout}
     )

@@ -13,13 +13,19 @@ from app.store.tables import customers
 
 
 async def insert_customer(
-    conn: AsyncConnection, *, customer_id: uuid.UUID, email: str, name: str, beta_group: bool
+    conn: AsyncConnection,
+    *,
+    customer_id: uuid.UUID,
+    email: str,
+    email_key: str,
+    name: str,
+    beta_group: bool,
 ) -> dict[str, Any] | None:
-    """Insert a customer; None when the email is taken (no exception round trip, no aborted txn)."""
+    """Insert a customer; None when the email key is taken (no exception round trip, no aborted txn)."""
     statement = (
         pg_insert(customers)
-        .values(id=customer_id, email=email, name=name, beta_group=beta_group)
-        .on_conflict_do_nothing(index_elements=[customers.c.email])
+        .values(id=customer_id, email=email, email_key=email_key, name=name, beta_group=beta_group)
+        .on_conflict_do_nothing(index_elements=[customers.c.email_key])
         .returning(*customers.c)
     )
     row = (await conn.execute(statement)).mappings().first()

@@ -35,12 +35,13 @@ customers = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("email", String(320), nullable=False),
+    # One per person: the email NFKC-normalised and case-folded (app.domain.customers.email_key).
+    Column("email_key", String(320), nullable=False),
     Column("name", String(200), nullable=False),
     Column("beta_group", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
-# Emails are unique regardless of case: the application stores them lower-cased.
-Index("uq_customers_email", customers.c.email, unique=True)
+Index("uq_customers_email_key", customers.c.email_key, unique=True)
 
 orders = Table(
     "orders",
