@@ -587,6 +587,15 @@ def save():
     json.dump(state, open(state_path, "w"))
 
 
+def rollback_id():
+    # CodeDeploy names its rollback deployment only after `rollback_after` polls.
+    state["polls"] = state.get("polls", 0) + 1
+    save()
+    if "rollback_deployment" in state and state["polls"] > state.get("rollback_after", 0):
+        return state["rollback_deployment"]
+    return None
+
+
 service, command, query = args[0], args[1], opt("--query") or ""
 if (service, command) == ("ecs", "describe-services"):
     if query == "services[0].taskDefinition":
@@ -617,13 +626,32 @@ elif (service, command) == ("ecs", "list-task-definitions"):
 elif (service, command) == ("ecs", "describe-task-definition") and query.endswith("taskDefinitionArn"):
     print(state.get("latest", state["running"]))  # the family's newest ACTIVE revision
 elif (service, command) == ("ecs", "describe-task-definition"):
-    image = state["images"][opt("--task-definition")]
-    print(json.dumps({"taskDefinition": {"containerDefinitions": [{"name": "app", "image": image}]}}))
+    arn = opt("--task-definition")
+    status = "INACTIVE" if arn in state.get("inactive", []) else "ACTIVE"
+    container = {"name": "app", "image": state["images"][arn]}
+    print(json.dumps({"taskDefinition": {"taskDefinitionArn": arn, "status": status,
+                                         "containerDefinitions": [container]}}))
+elif (service, command) == ("ssm", "get-parameter-history"):
+    if opt("--name") not in state.get("parameters", {}):
+        sys.exit("An error occurred (ParameterNotFound) when calling the GetParameterHistory operation")
+    values = state["parameters"][opt("--name")]
+    print(json.dumps({"Parameters": [{"Version": i + 1, "Value": v} for i, v in enumerate(values)][::-1]}))
+elif (service, command) == ("ssm", "put-parameter"):
+    assert opt("--type") == "String" and "--overwrite" in args, args
+    state.setdefault("parameters", {}).setdefault(opt("--name"), []).append(opt("--value"))
+    save()
 elif (service, command) == ("deploy", "get-deployment"):
+    deployment = opt("--deployment-id")
+    status = state.get("statuses", {}).get(deployment, state.get("deployment_status"))
     if query.endswith("rollbackDeploymentId"):
-        print(state.get("rollback_deployment", "None"))
+        print(rollback_id() or "None")
+    elif query:
+        print(status)
     else:
-        print(state.get("statuses", {}).get(opt("--deployment-id"), state["deployment_status"]))
+        info = {"status": status, "autoRollbackConfiguration": {"enabled": state.get("auto_rollback", False)}}
+        rollback = {"rollbackDeploymentId": rollback_id(), "rollbackMessage": state.get("rollback_message")}
+        info["rollbackInfo"] = {key: value for key, value in rollback.items() if value}
+        print(json.dumps({"deploymentInfo": info}))
 elif (service, command) == ("deploy", "stop-deployment"):
     state["deployment_status"] = "Stopped"
     state["rollback_deployment"] = "d-ROLLBACK"
@@ -645,7 +673,9 @@ class ScriptRun(NamedTuple):
     calls: str  # one line per `aws` call, its arguments joined by spaces
 
 
-def run_script(tmp_path: Path, script: str, state: dict[str, Any], *args: str, **env: str) -> ScriptRun:
+def run_script(
+    tmp_path: Path, script: str, state: dict[str, Any], *args: str, cwd: Path = ROOT, **env: str
+) -> ScriptRun:
     """Run a .github/scripts script with the fake `aws` first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -664,11 +694,13 @@ def run_script(tmp_path: Path, script: str, state: dict[str, Any], *args: str, *
         "FAMILY": "orders-api-staging",
         "CONTAINER": "app",
         "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "POLL_SECONDS": "0",
         **env,
     }
     result = subprocess.run(
         [str(GITHUB / "scripts" / script), *args],
         env=environment,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -734,15 +766,163 @@ def test_codedeploy_rollback_after_success_switches_back_all_at_once(tmp_path: P
     assert ARN.format(7) in create, "R5: the switch-back deploys the captured revision"
 
 
-def test_previous_release_skips_revisions_of_the_same_image(tmp_path: Path) -> None:
-    images = {ARN.format(9): "repo@sha256:b", ARN.format(8): "repo@sha256:b", ARN.format(7): "repo@sha256:a"}
-    images[ARN.format(6)] = "repo@sha256:0"
-    state: dict[str, Any] = {"running": ARN.format(9), "images": images}
-    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(9))
-    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
-    assert stdout.strip() == ARN.format(7), (
-        "R5: the previous release is the newest older revision with another image"
+def test_codedeploy_rollback_waits_for_codedeploys_own_rollback(tmp_path: Path) -> None:
+    # An alarm stopped the deployment; CodeDeploy names its rollback deployment a few polls later.
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "Stopped",
+        "auto_rollback": True,
+        "rollback_deployment": "d-ROLLBACK",
+        "rollback_after": 3,
+        "statuses": {"d-ROLLBACK": "Succeeded"},
+    }
+    code, _, calls = run_script(
+        tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7), DEPLOYMENT_ID="d-1"
     )
+    assert code == 0, f"R5: the CodeDeploy rollback failed\n{calls}"
+    assert "deploy get-deployment --deployment-id d-ROLLBACK" in calls, "R5: follow CodeDeploy's rollback"
+    assert "create-deployment" not in calls and "stop-deployment" not in calls, (
+        "R5: no second rollback beside CodeDeploy's own (wait for rollbackDeploymentId)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "ok"), [("Automatic rollback is not possible for this deployment", True), (None, False)]
+)
+def test_codedeploy_rollback_switches_only_when_codedeploy_will_not(
+    tmp_path: Path, message: str | None, ok: bool
+) -> None:
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "Failed",
+        "auto_rollback": True,
+        "statuses": {"d-SWITCH": "Succeeded"},
+    }
+    if message:
+        state["rollback_message"] = message
+    code, _, calls = run_script(
+        tmp_path,
+        "ecs-rollback.sh",
+        state,
+        PREVIOUS_TASK_DEFINITION=ARN.format(7),
+        DEPLOYMENT_ID="d-1",
+        ROLLBACK_START_TIMEOUT="1",
+    )
+    switched = "deploy create-deployment" in calls
+    assert (code == 0, switched) == (ok, ok), (
+        f"R5: message={message!r}: exit {code}, switched={switched}. Switch back only once CodeDeploy says it "
+        "will not roll back; with neither a rollback nor a message, fail without racing it"
+    )
+
+
+RELEASES = "/orders-api/staging/release"
+
+
+def digest(char: str) -> str:
+    return "sha256:" + char * 64
+
+
+def release(revision: int, image_digest: str, commit: str = "c0") -> str:
+    record = {"kind": "deploy", "taskDefinition": ARN.format(revision), "digest": image_digest}
+    return json.dumps({**record, "commit": commit})
+
+
+def rolled_back(revision: int, image_digest: str, replaced: str) -> str:
+    record = {"kind": "rollback", "taskDefinition": ARN.format(revision), "digest": image_digest}
+    return json.dumps({**record, "replaced": replaced})
+
+
+def test_previous_release_is_the_previously_deployed_digest_not_a_terraform_revision(tmp_path: Path) -> None:
+    # Deploy A (revision 5), Terraform registers 6 by tag, deploy B renders into it (revision 7).
+    images = {ARN.format(5): f"repo@{digest('a')}", ARN.format(6): "repo:v1", ARN.format(7): f"repo@{digest('b')}"}
+    state: dict[str, Any] = {
+        "running": ARN.format(7),
+        "images": images,
+        "parameters": {RELEASES: [release(5, digest("a")), release(7, digest("b"))]},
+    }
+    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(7))
+    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
+    assert stdout.strip() == ARN.format(5), (
+        "R5: roll back to the release deployed before the running one (its recorded digest), "
+        "never to a revision Terraform registered by tag"
+    )
+
+
+def test_previous_release_skips_what_a_rollback_left_and_inactive_revisions(tmp_path: Path) -> None:
+    images = {n: f"repo@{digest(c)}" for n, c in ((3, "0"), (4, "9"), (5, "a"), (7, "b"))}
+    state: dict[str, Any] = {
+        "running": ARN.format(5),
+        "images": {ARN.format(n): image for n, image in images.items()},
+        "inactive": [ARN.format(4)],
+        "parameters": {
+            RELEASES: [
+                release(3, digest("0")),
+                release(4, digest("9")),
+                release(5, digest("a")),
+                release(7, digest("b")),
+                rolled_back(5, digest("a"), digest("b")),
+            ]
+        },
+    }
+    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(5))
+    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
+    assert stdout.strip() == ARN.format(3), (
+        "R5: after rolling back from B to A, the next rollback goes to the release before A: "
+        "never to B (rolled back from), never to an INACTIVE revision"
+    )
+    state["parameters"] = {}
+    code, _, _ = run_script(tmp_path, "previous-release.sh", state, ARN.format(5))
+    assert code != 0, "R5: without a release record there is no previous release to guess"
+
+
+def test_release_record_keeps_the_deployed_digest_and_what_a_rollback_replaced(tmp_path: Path) -> None:
+    images = {ARN.format(5): f"repo@{digest('a')}", ARN.format(7): f"repo@{digest('b')}"}
+    state: dict[str, Any] = {"running": ARN.format(7), "images": images}
+    run = run_script(tmp_path, "record-release.sh", state, "deploy", ARN.format(7), GITHUB_SHA="c7")
+    assert run.code == 0, f"R5: record-release.sh deploy failed\n{run.calls}"
+    put = next(line for line in run.calls.splitlines() if line.startswith("ssm put-parameter"))
+    assert f"--name {RELEASES}" in put, "R5: the record is the SSM parameter /orders-api/<env>/release"
+    value = json.loads(put.split(" --value ", 1)[1])
+    assert value == {"kind": "deploy", "taskDefinition": ARN.format(7), "digest": digest("b"), "commit": "c7"}
+    run = run_script(tmp_path, "record-release.sh", state, "rollback", ARN.format(5), ARN.format(7))
+    assert run.code == 0, f"R5: record-release.sh rollback failed\n{run.calls}"
+    put = next(line for line in run.calls.splitlines() if line.startswith("ssm put-parameter"))
+    assert json.loads(put.split(" --value ", 1)[1])["replaced"] == digest("b"), (
+        "R5: a rollback records the digest it left, so no later rollback returns to it"
+    )
+    state["images"][ARN.format(6)] = "repo:v1"
+    run = run_script(tmp_path, "record-release.sh", state, "deploy", ARN.format(6), GITHUB_SHA="c6")
+    assert run.code != 0 and "put-parameter" not in run.calls, "R5: a release is always an image by digest"
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    command = ["git", "-C", str(repo), *identity, *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_deploys_never_go_backwards(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commits = []
+    for message in ("older", "deployed", "newer"):
+        git(repo, "commit", "-q", "--allow-empty", "-m", message)
+        commits.append(git(repo, "rev-parse", "HEAD"))
+    older, deployed, newer = commits
+    state: dict[str, Any] = {"parameters": {RELEASES: [release(7, digest("b"), deployed)]}}
+    for sha, ok in ((older, False), (deployed, True), (newer, True)):
+        run = run_script(tmp_path, "check-release-order.sh", state, cwd=repo, GITHUB_SHA=sha)
+        assert (run.code == 0) == ok, (
+            f"C7: deploying {sha[:7]} over the deployed {deployed[:7]}: exit {run.code} (older runs must stop)"
+        )
+    state["parameters"][RELEASES].append(rolled_back(5, digest("a"), digest("b")))
+    run = run_script(tmp_path, "check-release-order.sh", state, cwd=repo, GITHUB_SHA=older)
+    assert run.code != 0, "C7: a rollback does not reopen the way for an older run: the newest deploy decides"
+    run = run_script(tmp_path, "check-release-order.sh", {}, cwd=repo, GITHUB_SHA=older)
+    assert run.code == 0, "C7: the first deploy of an environment has nothing to be newer than"
 
 
 @pytest.mark.parametrize(
