@@ -177,7 +177,8 @@ def test_stages_are_separate_jobs_chained_with_needs() -> None:
         "test": {"lint"},
         "build": {"test"},
         "publish": {"build"},
-        "deploy-staging": {"publish"},
+        "deploy-dev": {"publish"},
+        "deploy-staging": {"publish", "deploy-dev"},
         "deploy-production": {"publish", "deploy-staging"},
     }
     assert set(graph) == set(expected), (
@@ -285,22 +286,39 @@ def test_build_job_scans_the_image_and_fails_on_fixable_high_and_critical() -> N
         assert needle in smoke_text, f"D6/C5: smoke-image.sh no longer checks `{needle}`"
 
 
-def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> None:
+def test_publish_pushes_the_tested_image_by_digest_with_sbom_and_provenance() -> None:
+    build = jobs(CI_CD)["build"]
+    names = [str(step.get("name", "")) for step in steps(build)]
+    saved = next(i for i, step in enumerate(steps(build)) if step.get("id") == "saved")
+    smoke = next(i for i, name in enumerate(names) if name.startswith("Smoke test"))
+    assert smoke < saved, "C5: save the image only after its scan and smoke test"
+    assert "image-save.sh" in steps(build)[saved]["run"], "C5: the build job saves the image it tested"
+    assert build["outputs"]["image-id"] == "${{ steps.saved.outputs.image-id }}", (
+        "C5: the build job outputs the tested image's ID for the publish job to check"
+    )
+    (upload,) = step_using(build, "actions/upload-artifact")
+    assert upload["with"]["name"] == "image", "C5: the build job hands its image over as an artifact"
     job = jobs(CI_CD)["publish"]
     condition = str(job.get("if", ""))
     assert "github.event_name == 'push'" in condition, "C5: publish only on a push, never from a PR"
     assert "refs/heads/main" in condition, "C5: publish only from main"
-    (push,) = step_using(job, "docker/build-push-action")
-    options = push["with"]
-    assert options.get("push") is True, "C5: the publish job pushes"
-    assert options.get("sbom") is True, "C9: attach an SBOM attestation (sbom: true)"
-    assert options.get("provenance") == "mode=max", "C9: attach provenance (provenance: mode=max)"
-    assert options.get("cache-from") == "type=gha", "C6: publish from the build job's cache"
-    assert "${{ github.sha }}" in options.get("tags", ""), "C5: tag the image with the commit SHA"
-    (attest,) = step_using(job, "actions/attest-build-provenance")
-    assert attest["with"].get("subject-digest") == "${{ steps.push.outputs.digest }}", (
-        "C9: attest the digest that was pushed"
+    assert not step_using(job, "docker/build-push-action"), "C5: publish never rebuilds: it pushes the build's image"
+    (download,) = step_using(job, "actions/download-artifact")
+    assert download["with"]["name"] == "image", "C5: publish takes the build job's image"
+    (push,) = (step for step in steps(job) if step.get("id") == "push")
+    assert "image-push.sh" in push["run"], "C5: push with .github/scripts/image-push.sh"
+    assert push["env"]["EXPECTED_IMAGE_ID"] == "${{ needs.build.outputs.image-id }}", (
+        "C5: the pushed image's ID must be checked against the one the build job tested"
     )
+    attestations = step_using(job, "actions/attest-build-provenance")
+    for attest in attestations:
+        assert attest["with"].get("subject-digest") == "${{ steps.push.outputs.digest }}", (
+            "C9: attest the digest that was pushed"
+        )
+    predicates = {attest["with"].get("predicate-type") for attest in attestations}
+    assert predicates == {None, "https://spdx.dev/Document/v2.3"}, "C9: attest provenance and an SPDX SBOM"
+    (sbom,) = step_using(job, "anchore/sbom-action")
+    assert sbom["with"]["image"].endswith("@${{ steps.push.outputs.digest }}"), "C9: the SBOM of the pushed digest"
     (aws,) = step_using(job, "aws-actions/configure-aws-credentials")
     assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-ecr-push"), (
         "C9: push to ECR through the orders-api-github-ecr-push OIDC role"
@@ -310,6 +328,57 @@ def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> N
     )
 
 
+FAKE_DOCKER = r"""#!/usr/bin/env python3
+import json, os, sys
+
+args = sys.argv[1:]
+state_path = os.environ["FAKE_DOCKER_STATE"]
+state = json.load(open(state_path))
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write("docker " + " ".join(args) + "\n")
+if args[:2] == ["image", "load"]:
+    state["images"] = {"orders-api:c1": {"Id": state["loaded_id"], "RepoDigests": []}}
+elif args[:2] == ["image", "inspect"]:
+    image = state["images"][args[-1]]
+    print(image["Id"] if "{{.Id}}" in args else "\n".join(image["RepoDigests"]))
+elif args[:2] == ["image", "tag"]:
+    state["images"][args[3]] = state["images"][args[2]]
+elif args[:2] == ["image", "push"]:
+    repository = args[2].rsplit(":", 1)[0]
+    state["images"][args[2]]["RepoDigests"] = ["other/repo@sha256:" + "f" * 64, f"{repository}@sha256:" + "d" * 64]
+else:
+    sys.exit(f"fake docker: unexpected call {args}")
+json.dump(state, open(state_path, "w"))
+"""
+
+
+@pytest.mark.parametrize(("loaded", "ok"), [("sha256:" + "1" * 64, True), ("sha256:" + "2" * 64, False)])
+def test_publish_pushes_only_the_image_the_build_job_tested(tmp_path: Path, loaded: str, ok: bool) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER, encoding="utf-8")
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "docker.json").write_text(json.dumps({"loaded_id": loaded}), encoding="utf-8")
+    target = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders-api:c1"
+    run = run_script(
+        tmp_path,
+        "image-push.sh",
+        {},
+        str(tmp_path / "image.tar"),
+        "orders-api:c1",
+        target,
+        FAKE_DOCKER_STATE=str(tmp_path / "docker.json"),
+        EXPECTED_IMAGE_ID="sha256:" + "1" * 64,
+    )
+    pushed = "docker image push" in run.calls
+    assert (run.code == 0, pushed) == (ok, ok), (
+        f"C5: loaded image {loaded[:15]}: exit {run.code}, pushed={pushed}; push only the tested image ID"
+    )
+    if ok:
+        output = (tmp_path / "output").read_text(encoding="utf-8")
+        assert output == "digest=sha256:" + "d" * 64 + "\n", "C7: output the digest pushed to this repository"
+
+
 # ---- C7, C8, A5: deploys ----
 
 
@@ -317,7 +386,7 @@ def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> N
 def test_deploys_run_only_from_main_through_protected_environments() -> None:
     graph = jobs(CI_CD)
     environments = {}
-    for name in ("deploy-staging", "deploy-production"):
+    for name in ("deploy-dev", "deploy-staging", "deploy-production"):
         job = graph[name]
         condition = str(job.get("if", ""))
         assert "github.event_name == 'push'" in condition, f"A5/C7: {name} must run only on a push"
@@ -329,8 +398,9 @@ def test_deploys_run_only_from_main_through_protected_environments() -> None:
             f"C7: {name} must deploy the digest the publish job pushed"
         )
         environments[name] = job["with"]["environment"]
-    assert environments == {"deploy-staging": "staging", "deploy-production": "production"}, (
-        "A5/C7: staging first, then the protected production environment"
+    expected = {"deploy-dev": "dev", "deploy-staging": "staging", "deploy-production": "production"}
+    assert environments == expected, (
+        "A5/C7/R3: dev (rolling) first, then staging, then the protected production environment"
     )
     deploy_job = jobs(DEPLOY)["deploy"]
     assert deploy_job["environment"]["name"] == "${{ inputs.environment }}", (
@@ -353,10 +423,17 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
 
     migrate, rolling, codedeploy = index("Migrate"), index("Deploy (rolling"), index("Deploy (CodeDeploy")
     smoke, rollback, capture = index("Smoke test"), index("Roll back"), index("Capture")
-    assert capture < migrate < rolling < codedeploy < smoke < rollback, (
-        "C7: order must be capture -> migrate -> deploy -> smoke test -> rollback"
+    terraform, order, record = index("Wait until Terraform"), index("Refuse to replace"), index("Record")
+    assert terraform < capture < order < migrate < rolling < codedeploy < smoke < rollback < record, (
+        "C7: order must be wait for Terraform -> capture -> order check -> migrate -> deploy -> smoke test "
+        "-> rollback -> record"
     )
     all_steps = steps(job)
+    assert "wait-for-terraform.sh" in all_steps[terraform]["run"], "C7: infrastructure before application"
+    assert "check-release-order.sh" in all_steps[order]["run"], "C7: deploys never go backwards"
+    assert all_steps[0]["with"].get("fetch-depth") == 0, "C7: the order check needs the git history"
+    assert "record-release.sh deploy" in all_steps[record]["run"], "R5: record every release that passed"
+    assert "if" not in all_steps[record], "R5: record only when everything before succeeded"
     assert "ecs-migrate.sh" in all_steps[migrate]["run"], "C7: migrate with .github/scripts/ecs-migrate.sh"
     assert all_steps[rolling]["with"].get("wait-for-service-stability") is True, "R3: wait for stability"
     cd_options = all_steps[codedeploy]["with"]
@@ -371,17 +448,54 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
     )
     assert "codedeploy-wait.sh traffic" in all_steps[traffic]["run"], "R1/R2: wait for the traffic shift"
     assert "codedeploy-wait.sh complete" in all_steps[complete]["run"], "R1/R2: wait for the deployment"
-    for step in ("rolling", "codedeploy", "shifted", "smoke", "complete"):
-        assert f"steps.{step}.outcome == 'failure'" in all_steps[rollback]["if"], (
-            f"R5: roll back when {step} fails"
-        )
-    assert "failure()" in str(all_steps[rollback].get("if", "")), "R5: roll back when the deploy fails"
+    condition = " ".join(str(all_steps[rollback]["if"]).split())
+    assert "(failure() || cancelled())" in condition, "R5: roll back when the deploy fails, times out or is cancelled"
+    for step in ("rolling", "codedeploy"):
+        for outcome in ("success", "failure", "cancelled"):
+            assert f"steps.{step}.outcome == '{outcome}'" in condition, (
+                f"R5: roll back once {step} ran ({outcome}) and the job did not succeed"
+            )
     assert "ecs-rollback.sh" in all_steps[rollback]["run"], (
         "R5: roll back with .github/scripts/ecs-rollback.sh"
     )
     migrate_text = (GITHUB / "scripts" / "ecs-migrate.sh").read_text(encoding="utf-8")
     for needle in ('"python", "-m", "app", "migrate"', "exitCode"):
         assert needle in migrate_text, f"C7: ecs-migrate.sh no longer uses `{needle}`"
+
+
+# The scripts' own time limits (seconds) that a step's environment may set.
+SCRIPT_LIMITS = ("TERRAFORM_WAIT_TIMEOUT", "MIGRATION_TIMEOUT", "WAIT_TIMEOUT", "ROLLBACK_START_TIMEOUT")
+SCRIPT_LIMITS += ("TRAFFIC_TIMEOUT", "SMOKE_TIMEOUT")
+
+
+@pytest.mark.parametrize(("path", "name"), [(DEPLOY, "deploy"), (ROLLBACK, "rollback"), (DRILL, "drill")])
+def test_job_timeout_covers_the_sum_of_its_waits(path: Path, name: str) -> None:
+    job = jobs(path)[name]
+    limits = [step.get("timeout-minutes") for step in steps(job)]
+    assert all(isinstance(limit, int) for limit in limits), (
+        f"R5: every step of {path.name} needs timeout-minutes, so a slow one fails before the job is cut off"
+    )
+    assert sum(limits) <= job["timeout-minutes"], (
+        f"R5: {path.name}: the steps may take {sum(limits)} min, the job allows {job['timeout-minutes']}: "
+        "a job timeout cancels the rollback"
+    )
+    for step in steps(job):
+        env = step.get("env", {})
+        own = sum(int(env[key]) for key in SCRIPT_LIMITS if key in env)
+        assert own < step["timeout-minutes"] * 60, (
+            f"R5: {path.name} step '{step.get('name')}': its scripts wait up to {own} s, the step allows "
+            f"{step['timeout-minutes']} min: the script must fail first, with its message"
+        )
+        # One hour of AWS credentials: no step that calls AWS may outlast them.
+        assert step["timeout-minutes"] <= 60, f"R5: {path.name} step '{step.get('name')}' outlasts its credentials"
+    if path == DEPLOY:
+        names = [str(step.get("name", "")) for step in steps(job)]
+        for phase in ("Wait for CodeDeploy", "Roll back", "Deploy (rolling", "Deploy (CodeDeploy"):
+            at = next(i for i, n in enumerate(names) if n.startswith(phase))
+            before = [uses(step) for step in steps(job)[:at] if not str(step.get("name", "")).startswith("Deploy (")]
+            assert before[-1].startswith("aws-actions/configure-aws-credentials@"), (
+                f"R5: fetch fresh AWS credentials right before '{phase}' (they last an hour)"
+            )
 
 
 def test_no_long_lived_cloud_keys() -> None:
