@@ -302,7 +302,9 @@ def test_publish_pushes_the_tested_image_by_digest_with_sbom_and_provenance() ->
     condition = str(job.get("if", ""))
     assert "github.event_name == 'push'" in condition, "C5: publish only on a push, never from a PR"
     assert "refs/heads/main" in condition, "C5: publish only from main"
-    assert not step_using(job, "docker/build-push-action"), "C5: publish never rebuilds: it pushes the build's image"
+    assert not step_using(job, "docker/build-push-action"), (
+        "C5: publish never rebuilds: it pushes the build's image"
+    )
     (download,) = step_using(job, "actions/download-artifact")
     assert download["with"]["name"] == "image", "C5: publish takes the build job's image"
     (push,) = (step for step in steps(job) if step.get("id") == "push")
@@ -318,7 +320,9 @@ def test_publish_pushes_the_tested_image_by_digest_with_sbom_and_provenance() ->
     predicates = {attest["with"].get("predicate-type") for attest in attestations}
     assert predicates == {None, "https://spdx.dev/Document/v2.3"}, "C9: attest provenance and an SPDX SBOM"
     (sbom,) = step_using(job, "anchore/sbom-action")
-    assert sbom["with"]["image"].endswith("@${{ steps.push.outputs.digest }}"), "C9: the SBOM of the pushed digest"
+    assert sbom["with"]["image"].endswith("@${{ steps.push.outputs.digest }}"), (
+        "C9: the SBOM of the pushed digest"
+    )
     (aws,) = step_using(job, "aws-actions/configure-aws-credentials")
     assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-ecr-push"), (
         "C9: push to ECR through the orders-api-github-ecr-push OIDC role"
@@ -345,7 +349,8 @@ elif args[:2] == ["image", "tag"]:
     state["images"][args[3]] = state["images"][args[2]]
 elif args[:2] == ["image", "push"]:
     repository = args[2].rsplit(":", 1)[0]
-    state["images"][args[2]]["RepoDigests"] = ["other/repo@sha256:" + "f" * 64, f"{repository}@sha256:" + "d" * 64]
+    digests = ["other/repo@sha256:" + "f" * 64, f"{repository}@sha256:" + "d" * 64]
+    state["images"][args[2]]["RepoDigests"] = digests
 else:
     sys.exit(f"fake docker: unexpected call {args}")
 json.dump(state, open(state_path, "w"))
@@ -449,7 +454,9 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
     assert "codedeploy-wait.sh traffic" in all_steps[traffic]["run"], "R1/R2: wait for the traffic shift"
     assert "codedeploy-wait.sh complete" in all_steps[complete]["run"], "R1/R2: wait for the deployment"
     condition = " ".join(str(all_steps[rollback]["if"]).split())
-    assert "(failure() || cancelled())" in condition, "R5: roll back when the deploy fails, times out or is cancelled"
+    assert "(failure() || cancelled())" in condition, (
+        "R5: roll back when the deploy fails, times out or is cancelled"
+    )
     for step in ("rolling", "codedeploy"):
         for outcome in ("success", "failure", "cancelled"):
             assert f"steps.{step}.outcome == '{outcome}'" in condition, (
@@ -464,17 +471,20 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
 
 
 # The scripts' own time limits (seconds) that a step's environment may set.
-SCRIPT_LIMITS = ("TERRAFORM_WAIT_TIMEOUT", "MIGRATION_TIMEOUT", "WAIT_TIMEOUT", "ROLLBACK_START_TIMEOUT")
-SCRIPT_LIMITS += ("TRAFFIC_TIMEOUT", "SMOKE_TIMEOUT")
+SCRIPT_LIMITS = frozenset(
+    {"TERRAFORM_WAIT_TIMEOUT", "MIGRATION_TIMEOUT", "WAIT_TIMEOUT", "ROLLBACK_START_TIMEOUT"}
+    | {"TRAFFIC_TIMEOUT", "SMOKE_TIMEOUT"}
+)
 
 
 @pytest.mark.parametrize(("path", "name"), [(DEPLOY, "deploy"), (ROLLBACK, "rollback"), (DRILL, "drill")])
 def test_job_timeout_covers_the_sum_of_its_waits(path: Path, name: str) -> None:
     job = jobs(path)[name]
-    limits = [step.get("timeout-minutes") for step in steps(job)]
-    assert all(isinstance(limit, int) for limit in limits), (
-        f"R5: every step of {path.name} needs timeout-minutes, so a slow one fails before the job is cut off"
-    )
+    for step in steps(job):
+        assert isinstance(step.get("timeout-minutes"), int), (
+            f"R5: each step of {path.name} needs timeout-minutes (a slow one fails before the job is cut off)"
+        )
+    limits = [int(step["timeout-minutes"]) for step in steps(job)]
     assert sum(limits) <= job["timeout-minutes"], (
         f"R5: {path.name}: the steps may take {sum(limits)} min, the job allows {job['timeout-minutes']}: "
         "a job timeout cancels the rollback"
@@ -487,12 +497,16 @@ def test_job_timeout_covers_the_sum_of_its_waits(path: Path, name: str) -> None:
             f"{step['timeout-minutes']} min: the script must fail first, with its message"
         )
         # One hour of AWS credentials: no step that calls AWS may outlast them.
-        assert step["timeout-minutes"] <= 60, f"R5: {path.name} step '{step.get('name')}' outlasts its credentials"
+        assert step["timeout-minutes"] <= 60, (
+            f"R5: {path.name} step '{step.get('name')}' outlasts its credentials"
+        )
     if path == DEPLOY:
         names = [str(step.get("name", "")) for step in steps(job)]
         for phase in ("Wait for CodeDeploy", "Roll back", "Deploy (rolling", "Deploy (CodeDeploy"):
             at = next(i for i, n in enumerate(names) if n.startswith(phase))
-            before = [uses(step) for step in steps(job)[:at] if not str(step.get("name", "")).startswith("Deploy (")]
+            before = [
+                uses(step) for step in steps(job)[:at] if not str(step.get("name", "")).startswith("Deploy (")
+            ]
             assert before[-1].startswith("aws-actions/configure-aws-credentials@"), (
                 f"R5: fetch fresh AWS credentials right before '{phase}' (they last an hour)"
             )
@@ -896,9 +910,10 @@ def test_codedeploy_rollback_waits_for_codedeploys_own_rollback(tmp_path: Path) 
     )
     assert code == 0, f"R5: the CodeDeploy rollback failed\n{calls}"
     assert "deploy get-deployment --deployment-id d-ROLLBACK" in calls, "R5: follow CodeDeploy's rollback"
-    assert "create-deployment" not in calls and "stop-deployment" not in calls, (
-        "R5: no second rollback beside CodeDeploy's own (wait for rollbackDeploymentId)"
-    )
+    for call in ("create-deployment", "stop-deployment"):
+        assert call not in calls, (
+            f"R5: no {call} beside CodeDeploy's own rollback (wait for rollbackDeploymentId)"
+        )
 
 
 @pytest.mark.parametrize(
@@ -926,8 +941,8 @@ def test_codedeploy_rollback_switches_only_when_codedeploy_will_not(
     )
     switched = "deploy create-deployment" in calls
     assert (code == 0, switched) == (ok, ok), (
-        f"R5: message={message!r}: exit {code}, switched={switched}. Switch back only once CodeDeploy says it "
-        "will not roll back; with neither a rollback nor a message, fail without racing it"
+        f"R5: message={message!r}: exit {code}, switched={switched}. Switch back only once CodeDeploy says "
+        "it will not roll back; with neither a rollback nor a message, fail without racing it"
     )
 
 
@@ -950,7 +965,11 @@ def rolled_back(revision: int, image_digest: str, replaced: str) -> str:
 
 def test_previous_release_is_the_previously_deployed_digest_not_a_terraform_revision(tmp_path: Path) -> None:
     # Deploy A (revision 5), Terraform registers 6 by tag, deploy B renders into it (revision 7).
-    images = {ARN.format(5): f"repo@{digest('a')}", ARN.format(6): "repo:v1", ARN.format(7): f"repo@{digest('b')}"}
+    images = {
+        ARN.format(5): f"repo@{digest('a')}",
+        ARN.format(6): "repo:v1",
+        ARN.format(7): f"repo@{digest('b')}",
+    }
     state: dict[str, Any] = {
         "running": ARN.format(7),
         "images": images,
@@ -1008,7 +1027,8 @@ def test_release_record_keeps_the_deployed_digest_and_what_a_rollback_replaced(t
     )
     state["images"][ARN.format(6)] = "repo:v1"
     run = run_script(tmp_path, "record-release.sh", state, "deploy", ARN.format(6), GITHUB_SHA="c6")
-    assert run.code != 0 and "put-parameter" not in run.calls, "R5: a release is always an image by digest"
+    assert run.code != 0, "R5: a release is always an image by digest"
+    assert "put-parameter" not in run.calls, "R5: nothing is recorded for an image by tag"
 
 
 def git(repo: Path, *args: str) -> str:
@@ -1030,7 +1050,7 @@ def test_deploys_never_go_backwards(tmp_path: Path) -> None:
     for sha, ok in ((older, False), (deployed, True), (newer, True)):
         run = run_script(tmp_path, "check-release-order.sh", state, cwd=repo, GITHUB_SHA=sha)
         assert (run.code == 0) == ok, (
-            f"C7: deploying {sha[:7]} over the deployed {deployed[:7]}: exit {run.code} (older runs must stop)"
+            f"C7: deploying {sha[:7]} over the deployed {deployed[:7]}: exit {run.code} (older ones stop)"
         )
     state["parameters"][RELEASES].append(rolled_back(5, digest("a"), digest("b")))
     run = run_script(tmp_path, "check-release-order.sh", state, cwd=repo, GITHUB_SHA=older)
@@ -1072,11 +1092,11 @@ def test_service_smoke_test_needs_consecutive_ready_answers(tmp_path: Path) -> N
         assert port, "could not start the local HTTP server"
         url = f"http://127.0.0.1:{port.group(1)}"
         env = {"SMOKE_TIMEOUT": "4", "SMOKE_PASSES": "2"}
-        assert run_script(tmp_path, "smoke-service.sh", {}, url, **env).code != 0, (
+        assert run_script(tmp_path, "smoke-service.sh", {}, url, cwd=ROOT, **env).code != 0, (
             "C7: smoke-service.sh passed while /health/ready answered 404"
         )
         (site / "health" / "ready").write_text("{}", encoding="utf-8")
-        assert run_script(tmp_path, "smoke-service.sh", {}, url, **env).code == 0, (
+        assert run_script(tmp_path, "smoke-service.sh", {}, url, cwd=ROOT, **env).code == 0, (
             "C7: smoke-service.sh failed while /health/ready answered 200"
         )
     finally:
@@ -1143,3 +1163,183 @@ def test_codedeploy_wait_follows_the_deployment(
         tmp_path, "codedeploy-wait.sh", state, phase, DEPLOYMENT_ID="d-1", TASK_DEFINITION=ARN.format(8)
     )
     assert (run.code == 0) == ok, f"R1/R2: codedeploy-wait.sh {phase} with {status}: exit {run.code}"
+
+
+# ---- C7: infrastructure before application, against a fake GitHub CLI ----
+
+FAKE_GH = r"""#!/usr/bin/env python3
+import json, os, sys
+
+args = sys.argv[1:]
+state_path = os.environ["FAKE_GH_STATE"]
+state = json.load(open(state_path))
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write("gh " + " ".join(args) + "\n")
+path = args[1]
+if path.endswith("/runs/42"):
+    print(state["created"])  # this run's created_at (the script asks with --jq .created_at)
+elif "/workflows/terraform.yml/runs" in path:
+    print(json.dumps({"workflow_runs": state["runs"]}))
+elif path.split("?")[0].endswith("/jobs"):
+    run = path.split("/runs/")[1].split("/")[0]
+    state["polls"][run] = state["polls"].get(run, 0) + 1
+    jobs = state["jobs"][run]
+    finish = state.get("finish_after", {}).get(run)
+    if finish is not None and state["polls"][run] > finish:
+        jobs = [{**job, "status": "completed", "conclusion": "success"} for job in jobs]
+    json.dump(state, open(state_path, "w"))
+    print(json.dumps({"jobs": jobs}))
+else:
+    sys.exit(f"fake gh: unexpected call {args}")
+"""
+SHA = "a" * 40
+
+
+def terraform_run(run_id: int, sha: str, created: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": run_id, "head_sha": sha, "created_at": created, "status": status}
+
+
+def apply_job(stage: str, status: str, conclusion: str | None) -> dict[str, Any]:
+    return {"name": f"Apply {stage} / Apply {stage}", "status": status, "conclusion": conclusion}
+
+
+def wait_for_terraform(tmp_path: Path, state: dict[str, Any], timeout: str = "30") -> ScriptRun:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH, encoding="utf-8")
+    (bin_dir / "gh").chmod(0o755)
+    gh_state = tmp_path / "gh.json"
+    gh_state.write_text(
+        json.dumps({"created": "2026-01-01T10:00:00Z", "polls": {}, **state}), encoding="utf-8"
+    )
+    return run_script(
+        tmp_path,
+        "wait-for-terraform.sh",
+        {},
+        FAKE_GH_STATE=str(gh_state),
+        GITHUB_REPOSITORY="acme/orders-api",
+        GITHUB_SHA=SHA,
+        GITHUB_RUN_ID="42",
+        STAGE="staging",
+        TERRAFORM_WAIT_TIMEOUT=timeout,
+    )
+
+
+def test_deploy_waits_for_terraform_to_apply_its_environment(tmp_path: Path) -> None:
+    state: dict[str, Any] = {
+        "runs": [terraform_run(7, SHA, "2026-01-01T10:00:01Z", "in_progress")],
+        "jobs": {"7": [apply_job("dev", "completed", "success"), apply_job("staging", "in_progress", None)]},
+        "finish_after": {"7": 2},
+    }
+    run = wait_for_terraform(tmp_path, state)
+    assert run.code == 0, f"C7: the deploy should go once Terraform applied staging\n{run.stdout}"
+    assert run.calls.count("/runs/7/jobs") >= 3, (
+        "C7: the deploy must wait while Terraform applies this commit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("runs", "jobs", "ok"),
+    [
+        ([], {}, True),  # no Terraform run up to this commit
+        # a newer commit's run is nobody's business here
+        ([terraform_run(9, "b" * 40, "2026-01-01T10:05:00Z", "in_progress")], {"9": []}, True),
+        # prod waits for its reviewers; staging is applied: staging may deploy
+        (
+            [terraform_run(7, SHA, "2026-01-01T10:00:01Z", "waiting")],
+            {"7": [apply_job("staging", "completed", "success"), apply_job("prod", "waiting", None)]},
+            True,
+        ),
+        # this commit's apply of staging failed: the app would run on infrastructure that is not there
+        (
+            [terraform_run(7, SHA, "2026-01-01T10:00:01Z")],
+            {"7": [apply_job("staging", "completed", "failure")]},
+            False,
+        ),
+        # an earlier commit's run still applying staging holds this deploy (it gives up after its timeout)
+        (
+            [terraform_run(6, "c" * 40, "2026-01-01T09:00:00Z", "in_progress")],
+            {"6": [apply_job("staging", "in_progress", None)]},
+            False,
+        ),
+    ],
+    ids=["none", "newer-run", "prod-waiting", "apply-failed", "earlier-run-pending"],
+)
+def test_deploy_never_runs_ahead_of_terraform(
+    tmp_path: Path, runs: list[dict[str, Any]], jobs: dict[str, Any], ok: bool
+) -> None:
+    run = wait_for_terraform(tmp_path, {"runs": runs, "jobs": jobs}, timeout="0")
+    assert (run.code == 0) == ok, f"C7: wait-for-terraform.sh exit {run.code}\n{run.stdout}"
+
+
+# ---- T8: no secret in saved plans, no secret for pull requests ----
+
+
+def plan(tmp_path: Path, sensitive: bool) -> Path:
+    """A real saved plan of a root with one builtin resource; its input is a sensitive variable or not."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "main.tf").write_text(
+        f'variable "token" {{\n  type = string\n  sensitive = {str(sensitive).lower()}\n}}\n'
+        'resource "terraform_data" "this" {\n  input = var.token\n}\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    for command in (["init", "-input=false"], ["plan", "-input=false", "-out=tfplan", "-var=token=hunter2"]):
+        subprocess.run(["terraform", f"-chdir={root}", *command], env=env, capture_output=True, check=True)
+    return root
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform on PATH")
+@pytest.mark.parametrize("sensitive", [True, False])
+def test_a_saved_plan_with_a_secret_is_never_kept(tmp_path: Path, sensitive: bool) -> None:
+    root = plan(tmp_path, sensitive)
+    run = run_script(tmp_path, "terraform-plan-check.sh", {}, str(root))
+    assert run.code == 0, f"T8: terraform-plan-check.sh failed\n{run.stdout}"
+    output = (tmp_path / "output").read_text(encoding="utf-8")
+    assert output == f"secrets={str(sensitive).lower()}\n", (
+        f"T8: a plan with sensitive={sensitive} gave {output!r}"
+    )
+    assert "hunter2" not in run.stdout, "T8: the check names where a secret is, never its value"
+    changes = json.loads((root / "changes.json").read_text(encoding="utf-8"))
+    assert changes == [{"address": "terraform_data.this", "actions": ["create"]}], (
+        "T5: changes.json lists what the reviewers saw, by address and action"
+    )
+    assert "hunter2" not in (root / "changes.json").read_text(encoding="utf-8"), (
+        "T8: changes.json holds no value"
+    )
+
+
+def test_plans_keep_secrets_off_the_artifact_and_pull_requests_get_none() -> None:
+    plan_script = (GITHUB / "scripts" / "terraform-plan.sh").read_text(encoding="utf-8")
+    for needle in ("terraform-plan-check.sh", 'rm "$dir/tfplan"'):
+        assert needle in plan_script, (
+            "T8: terraform-plan.sh deletes a saved plan with a secret before any upload"
+        )
+    (upload,) = step_using(jobs(TERRAFORM)["plan"], "actions/upload-artifact")
+    assert "changes.json" in upload["with"]["path"], "T5: upload the reviewed changes with the plan"
+    apply_script = (GITHUB / "scripts" / "terraform-apply.sh").read_text(encoding="utf-8")
+    for needle in ('[[ ! -f "$dir/tfplan" ]]', "reviewed.json"):
+        assert needle in apply_script, (
+            "T5/T8: without a saved plan, apply plans again: only the reviewed changes"
+        )
+    for file, name, job in all_jobs():
+        assert "secrets." not in yaml.safe_dump(job), f"T8: {file}:{name} reads a repository secret"
+    for path, name in ((TERRAFORM, "plan"), (DRIFT, "drift")):
+        (aws,) = step_using(jobs(path)[name], "aws-actions/configure-aws-credentials")
+        assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-plan"), (
+            f"T8: {path.name} plans with the plan role, which reads no secret"
+        )
+
+
+def test_rollback_workflow_records_what_it_left() -> None:
+    job = jobs(ROLLBACK)["rollback"]
+    options = triggers(load(ROLLBACK))["workflow_dispatch"]["inputs"]["environment"]["options"]
+    assert options == ["dev", "staging", "production"], "R5: every environment can be rolled back"
+    run = " ".join(str(s.get("run", "")) for s in steps(job))
+    assert 'record-release.sh rollback "$target" "$current"' in run, (
+        "R5: a rollback records the release it left, so the next one never returns to it"
+    )
+    assert run.index("smoke-service.sh") < run.index("record-release.sh"), (
+        "R5: record only a verified rollback"
+    )
