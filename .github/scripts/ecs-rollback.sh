@@ -6,13 +6,23 @@
 # deployment's ID appears and follows it, or until CodeDeploy says it will not roll back, and only
 # then switches on its own; two rollbacks at once would fight over the task sets. A deployment that
 # succeeded is reverted by switching to the previous revision. Rolling: switch to the previous revision.
-# Needs CLUSTER, SERVICE, FAMILY, CONTAINER, PREVIOUS_TASK_DEFINITION; DEPLOYMENT_ID for CodeDeploy.
+# Needs CLUSTER, SERVICE, FAMILY, CONTAINER, PREVIOUS_TASK_DEFINITION; DEPLOYMENT_ID for CodeDeploy
+# (without it, the deployment group's deployment in flight, if any).
 # ROLLBACK_START_TIMEOUT seconds (default 300) for CodeDeploy's rollback to appear; POLL_SECONDS (5).
 set -euo pipefail
 
 here=$(dirname "$0")
 poll=${POLL_SECONDS:-5}
 echo "::warning::rolling $CLUSTER/$SERVICE back to ${PREVIOUS_TASK_DEFINITION##*/}"
+
+controller=$(aws ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
+  --query 'services[0].deploymentController.type' --output text)
+if [[ -z "${DEPLOYMENT_ID:-}" && "$controller" == "CODE_DEPLOY" ]]; then
+  # A deploy cancelled while it started CodeDeploy has no deployment ID: look for one in flight.
+  DEPLOYMENT_ID=$(aws deploy list-deployments --application-name "$FAMILY" --deployment-group-name "$FAMILY" \
+    --include-only-statuses Created Queued InProgress Ready Baking --query 'deployments[0]' --output text)
+  [[ "$DEPLOYMENT_ID" == "None" ]] && DEPLOYMENT_ID=""
+fi
 
 if [[ -n "${DEPLOYMENT_ID:-}" ]]; then
   deployment() { aws deploy get-deployment --deployment-id "$DEPLOYMENT_ID" --output json; }

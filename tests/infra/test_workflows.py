@@ -784,6 +784,8 @@ elif (service, command) == ("deploy", "stop-deployment"):
     state["deployment_status"] = "Stopped"
     state["rollback_deployment"] = "d-ROLLBACK"
     save()
+elif (service, command) == ("deploy", "list-deployments"):
+    print(state.get("in_flight", "None"))
 elif (service, command) == ("deploy", "create-deployment"):
     print("d-SWITCH")
 elif command == "wait":
@@ -944,6 +946,22 @@ def test_codedeploy_rollback_switches_only_when_codedeploy_will_not(
         f"R5: message={message!r}: exit {code}, switched={switched}. Switch back only once CodeDeploy says "
         "it will not roll back; with neither a rollback nor a message, fail without racing it"
     )
+
+
+def test_codedeploy_rollback_finds_the_deployment_a_cancelled_step_started(tmp_path: Path) -> None:
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "InProgress",
+        "in_flight": "d-1",
+        "statuses": {"d-ROLLBACK": "Succeeded"},
+    }
+    code, _, calls = run_script(tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7))
+    assert code == 0, f"R5: the rollback of a cancelled CodeDeploy deploy failed\n{calls}"
+    assert "deploy stop-deployment --deployment-id d-1 --auto-rollback-enabled" in calls, (
+        "R5: a deploy cancelled without its deployment ID still stops the deployment in flight"
+    )
+    assert "create-deployment" not in calls, "R5: never a second deployment beside the one in flight"
 
 
 RELEASES = "/orders-api/staging/release"
