@@ -6,7 +6,7 @@
 #   codedeploy-wait.sh complete  until the deployment succeeded: bake time over, alarms quiet, old
 #                                tasks terminated. CodeDeploy keeps watching the alarms until then.
 # Fails as soon as the deployment failed or was stopped. Needs DEPLOYMENT_ID, CLUSTER, SERVICE and,
-# for `traffic`, TASK_DEFINITION (the new revision). WAIT_TIMEOUT seconds (default 3600).
+# for `traffic`, TASK_DEFINITION (the new revision). WAIT_TIMEOUT seconds (default 3600), POLL_SECONDS (15).
 set -euo pipefail
 
 phase="${1:?usage: codedeploy-wait.sh traffic|complete}"
@@ -36,5 +36,5 @@ while :; do
     echo "::error::CodeDeploy deployment $DEPLOYMENT_ID still $status after ${WAIT_TIMEOUT:-3600}s ($phase)"
     exit 1
   fi
-  sleep 15
+  sleep "${POLL_SECONDS:-15}"
 done

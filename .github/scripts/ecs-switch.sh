@@ -3,6 +3,9 @@
 # through update-service for the ECS (rolling) controller, through an all-at-once CodeDeploy
 # deployment for blue-green and canary services. Rollbacks and the rollback drill use it.
 # Usage: ecs-switch.sh <task definition ARN>. Needs CLUSTER, SERVICE, FAMILY, CONTAINER.
+# CodeDeploy waits: TRAFFIC_TIMEOUT (default 900) s for the traffic shift, then COMPLETE_TIMEOUT (default
+# 2280) s for the old task set's termination, together inside one hour of AWS credentials; with
+# SWITCH_WAIT=traffic it returns once the traffic is on the target and CodeDeploy finishes alone.
 set -euo pipefail
 
 target="${1:?usage: ecs-switch.sh <task definition arn>}"
@@ -25,9 +28,12 @@ if [[ "$controller" == "CODE_DEPLOY" ]]; then
     --deployment-config-name CodeDeployDefault.ECSAllAtOnce --revision "$revision" \
     --description "switch to ${target##*/}" --query deploymentId --output text)
   echo "CodeDeploy deployment $deployment"
-  DEPLOYMENT_ID="$deployment" TASK_DEFINITION="$target" "$here/codedeploy-wait.sh" traffic
-  # The next switch (the drill's roll-forward, a later deploy) needs this deployment finished.
-  DEPLOYMENT_ID="$deployment" "$here/codedeploy-wait.sh" complete
+  DEPLOYMENT_ID="$deployment" TASK_DEFINITION="$target" WAIT_TIMEOUT="${TRAFFIC_TIMEOUT:-900}" \
+    "$here/codedeploy-wait.sh" traffic
+  if [[ "${SWITCH_WAIT:-complete}" == "complete" ]]; then
+    # The next switch (the drill's roll-forward, a later deploy) needs this deployment finished.
+    DEPLOYMENT_ID="$deployment" WAIT_TIMEOUT="${COMPLETE_TIMEOUT:-2280}" "$here/codedeploy-wait.sh" complete
+  fi
 else
   aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$target" >/dev/null
   aws ecs wait services-stable --cluster "$CLUSTER" --services "$SERVICE"

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
-# Prints the newest registered revision of FAMILY, older than the running one, whose app image differs
-# from the running image: the release a rollback would return to. Revisions that only repeat the same
-# image (re-registrations, Terraform changes) are skipped. Usage: previous-release.sh <running ARN>.
-# Needs FAMILY, CONTAINER.
+# Prints the task definition of the release to roll back to: the newest release in the environment's
+# record (record-release.sh) whose image digest is not the running one, skipping releases a later
+# rollback left and revisions no longer ACTIVE. The record, not the family's revision list, decides:
+# Terraform registers revisions of its own (image by tag) between deploys, and none of them is a
+# release. Usage: previous-release.sh <running task definition ARN>. Needs FAMILY, CONTAINER.
 set -euo pipefail
 
 running="${1:?usage: previous-release.sh <running task definition arn>}"
-image_of() {
-  aws ecs describe-task-definition --task-definition "$1" --output json |
-    jq -r --arg name "$CONTAINER" '.taskDefinition.containerDefinitions[] | select(.name == $name) | .image'
-}
+parameter=${RELEASE_PARAMETER:-/${FAMILY%-*}/${FAMILY##*-}/release}
 
-current_image=$(image_of "$running")
-current_revision=${running##*:}
-# Newest first; ACTIVE only: deregistered revisions cannot be deployed.
-mapfile -t revisions < <(aws ecs list-task-definitions --family-prefix "$FAMILY" --status ACTIVE \
-  --sort DESC --query 'taskDefinitionArns[]' --output text | tr '\t' '\n')
-for arn in "${revisions[@]}"; do
-  ((${arn##*:} < current_revision)) || continue
-  image=$(image_of "$arn")
-  if [[ "$image" != "$current_image" ]]; then
+definition() { aws ecs describe-task-definition --task-definition "$1" --output json; }
+running_image=$(definition "$running" |
+  jq -r --arg name "$CONTAINER" '.taskDefinition.containerDefinitions[] | select(.name == $name) | .image')
+running_digest=${running_image##*@}
+
+if ! history=$(aws ssm get-parameter-history --name "$parameter" --output json); then
+  echo "::error::no release record in $parameter yet: pass the revision to return to explicitly" >&2
+  exit 1
+fi
+# Newest first. A rollback record marks the release it replaced as bad for every older record.
+mapfile -t candidates < <(jq -r --arg running "$running_digest" '
+  [.Parameters | sort_by(.Version) | reverse[].Value | try fromjson catch empty | select(type == "object" and .digest and .taskDefinition)]
+  | reduce .[] as $r ({bad: [], out: []};
+      .bad as $bad
+      | (if $r.digest != $running and ($r.digest | IN($bad[]) | not) then .out += [$r.taskDefinition] else . end)
+      | if $r.kind == "rollback" and $r.replaced then .bad += [$r.replaced] else . end)
+  | .out[]' <<<"$history")
+
+for arn in "${candidates[@]}"; do
+  status=$(definition "$arn" | jq -r '.taskDefinition.status')
+  if [[ "$status" == "ACTIVE" ]]; then
     echo "$arn"
     exit 0
   fi
+  echo "::warning::skipping ${arn##*/}: the revision is $status" >&2
 done
-echo "::error::no earlier ACTIVE revision of $FAMILY runs a different image than $current_image" >&2
+echo "::error::$parameter holds no other ACTIVE release than the running $running_digest" >&2
 exit 1

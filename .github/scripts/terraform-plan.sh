@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Init, validate and plan one Terraform environment: terraform-plan.sh <dev|staging|prod>.
-# Leaves the saved plan (tfplan) and its text (plan.txt) in terraform/environments/<env>/ and writes
-# `changes=true|false` to $GITHUB_OUTPUT. Exits non-zero only when Terraform itself fails.
+# Leaves its text (plan.txt, sensitive values redacted), the changes by address (changes.json) and the
+# saved plan (tfplan) in terraform/environments/<env>/, and writes `changes=true|false` and
+# `secrets=true|false` to $GITHUB_OUTPUT. A saved plan that carries a secret is deleted here, before
+# any step could upload it (terraform-plan-check.sh). Exits non-zero only when Terraform itself fails.
 # Plans run without the state lock: the plan role is read-only, and applying a saved plan refuses to
 # run if the state moved since (Terraform's "saved plan is stale" check).
 set -euo pipefail
@@ -24,5 +26,9 @@ case "$status" in
   *) echo "::error::terraform plan failed for $env"; exit 1 ;;
 esac
 terraform -chdir="$dir" show -no-color tfplan >"$dir/plan.txt"
+"$(dirname "$0")/terraform-plan-check.sh" "$dir"
+if grep -qx "secrets=true" "$GITHUB_OUTPUT"; then
+  rm "$dir/tfplan"
+fi
 echo "changes=$changes" >>"$GITHUB_OUTPUT"
 echo "$env: changes=$changes"

@@ -176,7 +176,8 @@ def test_stages_are_separate_jobs_chained_with_needs() -> None:
         "test": {"lint"},
         "build": {"test"},
         "publish": {"build"},
-        "deploy-staging": {"publish"},
+        "deploy-dev": {"publish"},
+        "deploy-staging": {"publish", "deploy-dev"},
         "deploy-production": {"publish", "deploy-staging"},
     }
     assert set(graph) == set(expected), (
@@ -266,21 +267,42 @@ def test_build_job_scans_the_image_and_fails_on_fixable_high_and_critical() -> N
         assert needle in smoke_text, f"D6/C5: scripts/smoke.sh no longer checks `{needle}`"
 
 
-def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> None:
+def test_publish_pushes_the_tested_image_by_digest_with_sbom_and_provenance() -> None:
+    build = jobs(CI_CD)["build"]
+    names = [str(step.get("name", "")) for step in steps(build)]
+    saved = next(i for i, step in enumerate(steps(build)) if step.get("id") == "saved")
+    smoke = next(i for i, name in enumerate(names) if name.startswith("Smoke test"))
+    assert smoke < saved, "C5: save the image only after its scan and smoke test"
+    assert "image-save.sh" in steps(build)[saved]["run"], "C5: the build job saves the image it tested"
+    assert build["outputs"]["image-id"] == "${{ steps.saved.outputs.image-id }}", (
+        "C5: the build job outputs the tested image's ID for the publish job to check"
+    )
+    (upload,) = step_using(build, "actions/upload-artifact")
+    assert upload["with"]["name"] == "image", "C5: the build job hands its image over as an artifact"
     job = jobs(CI_CD)["publish"]
     condition = str(job.get("if", ""))
     assert "github.event_name == 'push'" in condition, "C5: publish only on a push, never from a PR"
     assert "refs/heads/main" in condition, "C5: publish only from main"
-    (push,) = step_using(job, "docker/build-push-action")
-    options = push["with"]
-    assert options.get("push") is True, "C5: the publish job pushes"
-    assert options.get("sbom") is True, "C9: attach an SBOM attestation (sbom: true)"
-    assert options.get("provenance") == "mode=max", "C9: attach provenance (provenance: mode=max)"
-    assert options.get("cache-from") == "type=gha", "C6: publish from the build job's cache"
-    assert "${{ github.sha }}" in options.get("tags", ""), "C5: tag the image with the commit SHA"
-    (attest,) = step_using(job, "actions/attest-build-provenance")
-    assert attest["with"].get("subject-digest") == "${{ steps.push.outputs.digest }}", (
-        "C9: attest the digest that was pushed"
+    assert not step_using(job, "docker/build-push-action"), (
+        "C5: publish never rebuilds: it pushes the build's image"
+    )
+    (download,) = step_using(job, "actions/download-artifact")
+    assert download["with"]["name"] == "image", "C5: publish takes the build job's image"
+    (push,) = (step for step in steps(job) if step.get("id") == "push")
+    assert "image-push.sh" in push["run"], "C5: push with .github/scripts/image-push.sh"
+    assert push["env"]["EXPECTED_IMAGE_ID"] == "${{ needs.build.outputs.image-id }}", (
+        "C5: the pushed image's ID must be checked against the one the build job tested"
+    )
+    attestations = step_using(job, "actions/attest-build-provenance")
+    for attest in attestations:
+        assert attest["with"].get("subject-digest") == "${{ steps.push.outputs.digest }}", (
+            "C9: attest the digest that was pushed"
+        )
+    predicates = {attest["with"].get("predicate-type") for attest in attestations}
+    assert predicates == {None, "https://spdx.dev/Document/v2.3"}, "C9: attest provenance and an SPDX SBOM"
+    (sbom,) = step_using(job, "anchore/sbom-action")
+    assert sbom["with"]["image"].endswith("@${{ steps.push.outputs.digest }}"), (
+        "C9: the SBOM of the pushed digest"
     )
     (aws,) = step_using(job, "aws-actions/configure-aws-credentials")
     assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-ecr-push"), (
@@ -291,6 +313,58 @@ def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> N
     )
 
 
+FAKE_DOCKER = r"""#!/usr/bin/env python3
+import json, os, sys
+
+args = sys.argv[1:]
+state_path = os.environ["FAKE_DOCKER_STATE"]
+state = json.load(open(state_path))
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write("docker " + " ".join(args) + "\n")
+if args[:2] == ["image", "load"]:
+    state["images"] = {"orders-api:c1": {"Id": state["loaded_id"], "RepoDigests": []}}
+elif args[:2] == ["image", "inspect"]:
+    image = state["images"][args[-1]]
+    print(image["Id"] if "{{.Id}}" in args else "\n".join(image["RepoDigests"]))
+elif args[:2] == ["image", "tag"]:
+    state["images"][args[3]] = state["images"][args[2]]
+elif args[:2] == ["image", "push"]:
+    repository = args[2].rsplit(":", 1)[0]
+    digests = ["other/repo@sha256:" + "f" * 64, f"{repository}@sha256:" + "d" * 64]
+    state["images"][args[2]]["RepoDigests"] = digests
+else:
+    sys.exit(f"fake docker: unexpected call {args}")
+json.dump(state, open(state_path, "w"))
+"""
+
+
+@pytest.mark.parametrize(("loaded", "ok"), [("sha256:" + "1" * 64, True), ("sha256:" + "2" * 64, False)])
+def test_publish_pushes_only_the_image_the_build_job_tested(tmp_path: Path, loaded: str, ok: bool) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER, encoding="utf-8")
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "docker.json").write_text(json.dumps({"loaded_id": loaded}), encoding="utf-8")
+    target = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders-api:c1"
+    run = run_script(
+        tmp_path,
+        "image-push.sh",
+        {},
+        str(tmp_path / "image.tar"),
+        "orders-api:c1",
+        target,
+        FAKE_DOCKER_STATE=str(tmp_path / "docker.json"),
+        EXPECTED_IMAGE_ID="sha256:" + "1" * 64,
+    )
+    pushed = "docker image push" in run.calls
+    assert (run.code == 0, pushed) == (ok, ok), (
+        f"C5: loaded image {loaded[:15]}: exit {run.code}, pushed={pushed}; push only the tested image ID"
+    )
+    if ok:
+        output = (tmp_path / "output").read_text(encoding="utf-8")
+        assert output == "digest=sha256:" + "d" * 64 + "\n", "C7: output the digest pushed to this repository"
+
+
 # ---- C7, C8, A5: deploys ----
 
 
@@ -298,7 +372,7 @@ def test_publish_pushes_only_on_main_with_sbom_provenance_and_attestation() -> N
 def test_deploys_run_only_from_main_through_protected_environments() -> None:
     graph = jobs(CI_CD)
     environments = {}
-    for name in ("deploy-staging", "deploy-production"):
+    for name in ("deploy-dev", "deploy-staging", "deploy-production"):
         job = graph[name]
         condition = str(job.get("if", ""))
         assert "github.event_name == 'push'" in condition, f"A5/C7: {name} must run only on a push"
@@ -310,8 +384,9 @@ def test_deploys_run_only_from_main_through_protected_environments() -> None:
             f"C7: {name} must deploy the digest the publish job pushed"
         )
         environments[name] = job["with"]["environment"]
-    assert environments == {"deploy-staging": "staging", "deploy-production": "production"}, (
-        "A5/C7: staging first, then the protected production environment"
+    expected = {"deploy-dev": "dev", "deploy-staging": "staging", "deploy-production": "production"}
+    assert environments == expected, (
+        "A5/C7/R3: dev (rolling) first, then staging, then the protected production environment"
     )
     deploy_job = jobs(DEPLOY)["deploy"]
     assert deploy_job["environment"]["name"] == "${{ inputs.environment }}", (
@@ -334,10 +409,17 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
 
     migrate, rolling, codedeploy = index("Migrate"), index("Deploy (rolling"), index("Deploy (CodeDeploy")
     smoke, rollback, capture = index("Smoke test"), index("Roll back"), index("Capture")
-    assert capture < migrate < rolling < codedeploy < smoke < rollback, (
-        "C7: order must be capture -> migrate -> deploy -> smoke test -> rollback"
+    terraform, order, record = index("Wait until Terraform"), index("Refuse to replace"), index("Record")
+    assert terraform < capture < order < migrate < rolling < codedeploy < smoke < rollback < record, (
+        "C7: order must be wait for Terraform -> capture -> order check -> migrate -> deploy -> smoke test "
+        "-> rollback -> record"
     )
     all_steps = steps(job)
+    assert "wait-for-terraform.sh" in all_steps[terraform]["run"], "C7: infrastructure before application"
+    assert "check-release-order.sh" in all_steps[order]["run"], "C7: deploys never go backwards"
+    assert all_steps[0]["with"].get("fetch-depth") == 0, "C7: the order check needs the git history"
+    assert "record-release.sh deploy" in all_steps[record]["run"], "R5: record every release that passed"
+    assert "if" not in all_steps[record], "R5: record only when everything before succeeded"
     assert "ecs-migrate.sh" in all_steps[migrate]["run"], "C7: migrate with .github/scripts/ecs-migrate.sh"
     assert all_steps[rolling]["with"].get("wait-for-service-stability") is True, "R3: wait for stability"
     cd_options = all_steps[codedeploy]["with"]
@@ -352,17 +434,63 @@ def test_deploy_goes_by_digest_migrates_first_and_rolls_back() -> None:
     )
     assert "codedeploy-wait.sh traffic" in all_steps[traffic]["run"], "R1/R2: wait for the traffic shift"
     assert "codedeploy-wait.sh complete" in all_steps[complete]["run"], "R1/R2: wait for the deployment"
-    for step in ("rolling", "codedeploy", "shifted", "smoke", "complete"):
-        assert f"steps.{step}.outcome == 'failure'" in all_steps[rollback]["if"], (
-            f"R5: roll back when {step} fails"
-        )
-    assert "failure()" in str(all_steps[rollback].get("if", "")), "R5: roll back when the deploy fails"
+    condition = " ".join(str(all_steps[rollback]["if"]).split())
+    assert "(failure() || cancelled())" in condition, (
+        "R5: roll back when the deploy fails, times out or is cancelled"
+    )
+    for step in ("rolling", "codedeploy"):
+        for outcome in ("success", "failure", "cancelled"):
+            assert f"steps.{step}.outcome == '{outcome}'" in condition, (
+                f"R5: roll back once {step} ran ({outcome}) and the job did not succeed"
+            )
     assert "ecs-rollback.sh" in all_steps[rollback]["run"], (
         "R5: roll back with .github/scripts/ecs-rollback.sh"
     )
     migrate_text = (GITHUB / "scripts" / "ecs-migrate.sh").read_text(encoding="utf-8")
     for needle in ('"python", "-m", "app", "migrate"', "exitCode"):
         assert needle in migrate_text, f"C7: ecs-migrate.sh no longer uses `{needle}`"
+
+
+# The scripts' own time limits (seconds) that a step's environment may set.
+SCRIPT_LIMITS = frozenset(
+    {"TERRAFORM_WAIT_TIMEOUT", "MIGRATION_TIMEOUT", "WAIT_TIMEOUT", "ROLLBACK_START_TIMEOUT"}
+    | {"TRAFFIC_TIMEOUT", "SMOKE_TIMEOUT"}
+)
+
+
+@pytest.mark.parametrize(("path", "name"), [(DEPLOY, "deploy"), (ROLLBACK, "rollback"), (DRILL, "drill")])
+def test_job_timeout_covers_the_sum_of_its_waits(path: Path, name: str) -> None:
+    job = jobs(path)[name]
+    for step in steps(job):
+        assert isinstance(step.get("timeout-minutes"), int), (
+            f"R5: each step of {path.name} needs timeout-minutes (a slow one fails before the job is cut off)"
+        )
+    limits = [int(step["timeout-minutes"]) for step in steps(job)]
+    assert sum(limits) <= job["timeout-minutes"], (
+        f"R5: {path.name}: the steps may take {sum(limits)} min, the job allows {job['timeout-minutes']}: "
+        "a job timeout cancels the rollback"
+    )
+    for step in steps(job):
+        env = step.get("env", {})
+        own = sum(int(env[key]) for key in SCRIPT_LIMITS if key in env)
+        assert own < step["timeout-minutes"] * 60, (
+            f"R5: {path.name} step '{step.get('name')}': its scripts wait up to {own} s, the step allows "
+            f"{step['timeout-minutes']} min: the script must fail first, with its message"
+        )
+        # One hour of AWS credentials: no step that calls AWS may outlast them.
+        assert step["timeout-minutes"] <= 60, (
+            f"R5: {path.name} step '{step.get('name')}' outlasts its credentials"
+        )
+    if path == DEPLOY:
+        names = [str(step.get("name", "")) for step in steps(job)]
+        for phase in ("Wait for CodeDeploy", "Roll back", "Deploy (rolling", "Deploy (CodeDeploy"):
+            at = next(i for i, n in enumerate(names) if n.startswith(phase))
+            before = [
+                uses(step) for step in steps(job)[:at] if not str(step.get("name", "")).startswith("Deploy (")
+            ]
+            assert before[-1].startswith("aws-actions/configure-aws-credentials@"), (
+                f"R5: fetch fresh AWS credentials right before '{phase}' (they last an hour)"
+            )
 
 
 def test_no_long_lived_cloud_keys() -> None:
@@ -568,6 +696,15 @@ def save():
     json.dump(state, open(state_path, "w"))
 
 
+def rollback_id():
+    # CodeDeploy names its rollback deployment only after `rollback_after` polls.
+    state["polls"] = state.get("polls", 0) + 1
+    save()
+    if "rollback_deployment" in state and state["polls"] > state.get("rollback_after", 0):
+        return state["rollback_deployment"]
+    return None
+
+
 service, command, query = args[0], args[1], opt("--query") or ""
 if (service, command) == ("ecs", "describe-services"):
     if query == "services[0].taskDefinition":
@@ -598,17 +735,38 @@ elif (service, command) == ("ecs", "list-task-definitions"):
 elif (service, command) == ("ecs", "describe-task-definition") and query.endswith("taskDefinitionArn"):
     print(state.get("latest", state["running"]))  # the family's newest ACTIVE revision
 elif (service, command) == ("ecs", "describe-task-definition"):
-    image = state["images"][opt("--task-definition")]
-    print(json.dumps({"taskDefinition": {"containerDefinitions": [{"name": "app", "image": image}]}}))
+    arn = opt("--task-definition")
+    status = "INACTIVE" if arn in state.get("inactive", []) else "ACTIVE"
+    container = {"name": "app", "image": state["images"][arn]}
+    print(json.dumps({"taskDefinition": {"taskDefinitionArn": arn, "status": status,
+                                         "containerDefinitions": [container]}}))
+elif (service, command) == ("ssm", "get-parameter-history"):
+    if opt("--name") not in state.get("parameters", {}):
+        sys.exit("An error occurred (ParameterNotFound) when calling the GetParameterHistory operation")
+    values = state["parameters"][opt("--name")]
+    print(json.dumps({"Parameters": [{"Version": i + 1, "Value": v} for i, v in enumerate(values)][::-1]}))
+elif (service, command) == ("ssm", "put-parameter"):
+    assert opt("--type") == "String" and "--overwrite" in args, args
+    state.setdefault("parameters", {}).setdefault(opt("--name"), []).append(opt("--value"))
+    save()
 elif (service, command) == ("deploy", "get-deployment"):
+    deployment = opt("--deployment-id")
+    status = state.get("statuses", {}).get(deployment, state.get("deployment_status"))
     if query.endswith("rollbackDeploymentId"):
-        print(state.get("rollback_deployment", "None"))
+        print(rollback_id() or "None")
+    elif query:
+        print(status)
     else:
-        print(state.get("statuses", {}).get(opt("--deployment-id"), state["deployment_status"]))
+        info = {"status": status, "autoRollbackConfiguration": {"enabled": state.get("auto_rollback", False)}}
+        rollback = {"rollbackDeploymentId": rollback_id(), "rollbackMessage": state.get("rollback_message")}
+        info["rollbackInfo"] = {key: value for key, value in rollback.items() if value}
+        print(json.dumps({"deploymentInfo": info}))
 elif (service, command) == ("deploy", "stop-deployment"):
     state["deployment_status"] = "Stopped"
     state["rollback_deployment"] = "d-ROLLBACK"
     save()
+elif (service, command) == ("deploy", "list-deployments"):
+    print(state.get("in_flight", "None"))
 elif (service, command) == ("deploy", "create-deployment"):
     print("d-SWITCH")
 elif command == "wait":
@@ -626,7 +784,9 @@ class ScriptRun(NamedTuple):
     calls: str  # one line per `aws` call, its arguments joined by spaces
 
 
-def run_script(tmp_path: Path, script: str, state: dict[str, Any], *args: str, **env: str) -> ScriptRun:
+def run_script(
+    tmp_path: Path, script: str, state: dict[str, Any], *args: str, cwd: Path = ROOT, **env: str
+) -> ScriptRun:
     """Run a .github/scripts script with the fake `aws` first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -645,11 +805,13 @@ def run_script(tmp_path: Path, script: str, state: dict[str, Any], *args: str, *
         "FAMILY": "orders-api-staging",
         "CONTAINER": "app",
         "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "POLL_SECONDS": "0",
         **env,
     }
     result = subprocess.run(
         [str(GITHUB / "scripts" / script), *args],
         env=environment,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -715,15 +877,185 @@ def test_codedeploy_rollback_after_success_switches_back_all_at_once(tmp_path: P
     assert ARN.format(7) in create, "R5: the switch-back deploys the captured revision"
 
 
-def test_previous_release_skips_revisions_of_the_same_image(tmp_path: Path) -> None:
-    images = {ARN.format(9): "repo@sha256:b", ARN.format(8): "repo@sha256:b", ARN.format(7): "repo@sha256:a"}
-    images[ARN.format(6)] = "repo@sha256:0"
-    state: dict[str, Any] = {"running": ARN.format(9), "images": images}
-    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(9))
-    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
-    assert stdout.strip() == ARN.format(7), (
-        "R5: the previous release is the newest older revision with another image"
+def test_codedeploy_rollback_waits_for_codedeploys_own_rollback(tmp_path: Path) -> None:
+    # An alarm stopped the deployment; CodeDeploy names its rollback deployment a few polls later.
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "Stopped",
+        "auto_rollback": True,
+        "rollback_deployment": "d-ROLLBACK",
+        "rollback_after": 3,
+        "statuses": {"d-ROLLBACK": "Succeeded"},
+    }
+    code, _, calls = run_script(
+        tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7), DEPLOYMENT_ID="d-1"
     )
+    assert code == 0, f"R5: the CodeDeploy rollback failed\n{calls}"
+    assert "deploy get-deployment --deployment-id d-ROLLBACK" in calls, "R5: follow CodeDeploy's rollback"
+    for call in ("create-deployment", "stop-deployment"):
+        assert call not in calls, (
+            f"R5: no {call} beside CodeDeploy's own rollback (wait for rollbackDeploymentId)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("message", "ok"), [("Automatic rollback is not possible for this deployment", True), (None, False)]
+)
+def test_codedeploy_rollback_switches_only_when_codedeploy_will_not(
+    tmp_path: Path, message: str | None, ok: bool
+) -> None:
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "Failed",
+        "auto_rollback": True,
+        "statuses": {"d-SWITCH": "Succeeded"},
+    }
+    if message:
+        state["rollback_message"] = message
+    code, _, calls = run_script(
+        tmp_path,
+        "ecs-rollback.sh",
+        state,
+        PREVIOUS_TASK_DEFINITION=ARN.format(7),
+        DEPLOYMENT_ID="d-1",
+        ROLLBACK_START_TIMEOUT="1",
+    )
+    switched = "deploy create-deployment" in calls
+    assert (code == 0, switched) == (ok, ok), (
+        f"R5: message={message!r}: exit {code}, switched={switched}. Switch back only once CodeDeploy says "
+        "it will not roll back; with neither a rollback nor a message, fail without racing it"
+    )
+
+
+def test_codedeploy_rollback_finds_the_deployment_a_cancelled_step_started(tmp_path: Path) -> None:
+    state: dict[str, Any] = {
+        "running": ARN.format(9),
+        "controller": "CODE_DEPLOY",
+        "deployment_status": "InProgress",
+        "in_flight": "d-1",
+        "statuses": {"d-ROLLBACK": "Succeeded"},
+    }
+    code, _, calls = run_script(tmp_path, "ecs-rollback.sh", state, PREVIOUS_TASK_DEFINITION=ARN.format(7))
+    assert code == 0, f"R5: the rollback of a cancelled CodeDeploy deploy failed\n{calls}"
+    assert "deploy stop-deployment --deployment-id d-1 --auto-rollback-enabled" in calls, (
+        "R5: a deploy cancelled without its deployment ID still stops the deployment in flight"
+    )
+    assert "create-deployment" not in calls, "R5: never a second deployment beside the one in flight"
+
+
+RELEASES = "/orders-api/staging/release"
+
+
+def digest(char: str) -> str:
+    return "sha256:" + char * 64
+
+
+def release(revision: int, image_digest: str, commit: str = "c0") -> str:
+    record = {"kind": "deploy", "taskDefinition": ARN.format(revision), "digest": image_digest}
+    return json.dumps({**record, "commit": commit})
+
+
+def rolled_back(revision: int, image_digest: str, replaced: str) -> str:
+    record = {"kind": "rollback", "taskDefinition": ARN.format(revision), "digest": image_digest}
+    return json.dumps({**record, "replaced": replaced})
+
+
+def test_previous_release_is_the_previously_deployed_digest_not_a_terraform_revision(tmp_path: Path) -> None:
+    # Deploy A (revision 5), Terraform registers 6 by tag, deploy B renders into it (revision 7).
+    images = {
+        ARN.format(5): f"repo@{digest('a')}",
+        ARN.format(6): "repo:v1",
+        ARN.format(7): f"repo@{digest('b')}",
+    }
+    state: dict[str, Any] = {
+        "running": ARN.format(7),
+        "images": images,
+        "parameters": {RELEASES: [release(5, digest("a")), release(7, digest("b"))]},
+    }
+    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(7))
+    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
+    assert stdout.strip() == ARN.format(5), (
+        "R5: roll back to the release deployed before the running one (its recorded digest), "
+        "never to a revision Terraform registered by tag"
+    )
+
+
+def test_previous_release_skips_what_a_rollback_left_and_inactive_revisions(tmp_path: Path) -> None:
+    images = {n: f"repo@{digest(c)}" for n, c in ((3, "0"), (4, "9"), (5, "a"), (7, "b"))}
+    state: dict[str, Any] = {
+        "running": ARN.format(5),
+        "images": {ARN.format(n): image for n, image in images.items()},
+        "inactive": [ARN.format(4)],
+        "parameters": {
+            RELEASES: [
+                release(3, digest("0")),
+                release(4, digest("9")),
+                release(5, digest("a")),
+                release(7, digest("b")),
+                rolled_back(5, digest("a"), digest("b")),
+            ]
+        },
+    }
+    code, stdout, calls = run_script(tmp_path, "previous-release.sh", state, ARN.format(5))
+    assert code == 0, f"R5: previous-release.sh failed\n{calls}"
+    assert stdout.strip() == ARN.format(3), (
+        "R5: after rolling back from B to A, the next rollback goes to the release before A: "
+        "never to B (rolled back from), never to an INACTIVE revision"
+    )
+    state["parameters"] = {}
+    code, _, _ = run_script(tmp_path, "previous-release.sh", state, ARN.format(5))
+    assert code != 0, "R5: without a release record there is no previous release to guess"
+
+
+def test_release_record_keeps_the_deployed_digest_and_what_a_rollback_replaced(tmp_path: Path) -> None:
+    images = {ARN.format(5): f"repo@{digest('a')}", ARN.format(7): f"repo@{digest('b')}"}
+    state: dict[str, Any] = {"running": ARN.format(7), "images": images}
+    run = run_script(tmp_path, "record-release.sh", state, "deploy", ARN.format(7), GITHUB_SHA="c7")
+    assert run.code == 0, f"R5: record-release.sh deploy failed\n{run.calls}"
+    put = next(line for line in run.calls.splitlines() if line.startswith("ssm put-parameter"))
+    assert f"--name {RELEASES}" in put, "R5: the record is the SSM parameter /orders-api/<env>/release"
+    value = json.loads(put.split(" --value ", 1)[1])
+    assert value == {"kind": "deploy", "taskDefinition": ARN.format(7), "digest": digest("b"), "commit": "c7"}
+    run = run_script(tmp_path, "record-release.sh", state, "rollback", ARN.format(5), ARN.format(7))
+    assert run.code == 0, f"R5: record-release.sh rollback failed\n{run.calls}"
+    put = next(line for line in run.calls.splitlines() if line.startswith("ssm put-parameter"))
+    assert json.loads(put.split(" --value ", 1)[1])["replaced"] == digest("b"), (
+        "R5: a rollback records the digest it left, so no later rollback returns to it"
+    )
+    state["images"][ARN.format(6)] = "repo:v1"
+    run = run_script(tmp_path, "record-release.sh", state, "deploy", ARN.format(6), GITHUB_SHA="c6")
+    assert run.code != 0, "R5: a release is always an image by digest"
+    assert "put-parameter" not in run.calls, "R5: nothing is recorded for an image by tag"
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    command = ["git", "-C", str(repo), *identity, *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_deploys_never_go_backwards(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commits = []
+    for message in ("older", "deployed", "newer"):
+        git(repo, "commit", "-q", "--allow-empty", "-m", message)
+        commits.append(git(repo, "rev-parse", "HEAD"))
+    older, deployed, newer = commits
+    state: dict[str, Any] = {"parameters": {RELEASES: [release(7, digest("b"), deployed)]}}
+    for sha, ok in ((older, False), (deployed, True), (newer, True)):
+        run = run_script(tmp_path, "check-release-order.sh", state, cwd=repo, GITHUB_SHA=sha)
+        assert (run.code == 0) == ok, (
+            f"C7: deploying {sha[:7]} over the deployed {deployed[:7]}: exit {run.code} (older ones stop)"
+        )
+    state["parameters"][RELEASES].append(rolled_back(5, digest("a"), digest("b")))
+    run = run_script(tmp_path, "check-release-order.sh", state, cwd=repo, GITHUB_SHA=older)
+    assert run.code != 0, "C7: a rollback does not reopen the way for an older run: the newest deploy decides"
+    run = run_script(tmp_path, "check-release-order.sh", {}, cwd=repo, GITHUB_SHA=older)
+    assert run.code == 0, "C7: the first deploy of an environment has nothing to be newer than"
 
 
 @pytest.mark.parametrize(
@@ -759,11 +1091,11 @@ def test_service_smoke_test_needs_consecutive_ready_answers(tmp_path: Path) -> N
         assert port, "could not start the local HTTP server"
         url = f"http://127.0.0.1:{port.group(1)}"
         env = {"SMOKE_TIMEOUT": "4", "SMOKE_PASSES": "2"}
-        assert run_script(tmp_path, "smoke-service.sh", {}, url, **env).code != 0, (
+        assert run_script(tmp_path, "smoke-service.sh", {}, url, cwd=ROOT, **env).code != 0, (
             "C7: smoke-service.sh passed while /health/ready answered 404"
         )
         (site / "health" / "ready").write_text("{}", encoding="utf-8")
-        assert run_script(tmp_path, "smoke-service.sh", {}, url, **env).code == 0, (
+        assert run_script(tmp_path, "smoke-service.sh", {}, url, cwd=ROOT, **env).code == 0, (
             "C7: smoke-service.sh failed while /health/ready answered 200"
         )
     finally:
@@ -830,3 +1162,183 @@ def test_codedeploy_wait_follows_the_deployment(
         tmp_path, "codedeploy-wait.sh", state, phase, DEPLOYMENT_ID="d-1", TASK_DEFINITION=ARN.format(8)
     )
     assert (run.code == 0) == ok, f"R1/R2: codedeploy-wait.sh {phase} with {status}: exit {run.code}"
+
+
+# ---- C7: infrastructure before application, against a fake GitHub CLI ----
+
+FAKE_GH = r"""#!/usr/bin/env python3
+import json, os, sys
+
+args = sys.argv[1:]
+state_path = os.environ["FAKE_GH_STATE"]
+state = json.load(open(state_path))
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write("gh " + " ".join(args) + "\n")
+path = args[1]
+if path.endswith("/runs/42"):
+    print(state["created"])  # this run's created_at (the script asks with --jq .created_at)
+elif "/workflows/terraform.yml/runs" in path:
+    print(json.dumps({"workflow_runs": state["runs"]}))
+elif path.split("?")[0].endswith("/jobs"):
+    run = path.split("/runs/")[1].split("/")[0]
+    state["polls"][run] = state["polls"].get(run, 0) + 1
+    jobs = state["jobs"][run]
+    finish = state.get("finish_after", {}).get(run)
+    if finish is not None and state["polls"][run] > finish:
+        jobs = [{**job, "status": "completed", "conclusion": "success"} for job in jobs]
+    json.dump(state, open(state_path, "w"))
+    print(json.dumps({"jobs": jobs}))
+else:
+    sys.exit(f"fake gh: unexpected call {args}")
+"""
+SHA = "a" * 40
+
+
+def terraform_run(run_id: int, sha: str, created: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": run_id, "head_sha": sha, "created_at": created, "status": status}
+
+
+def apply_job(stage: str, status: str, conclusion: str | None) -> dict[str, Any]:
+    return {"name": f"Apply {stage} / Apply {stage}", "status": status, "conclusion": conclusion}
+
+
+def wait_for_terraform(tmp_path: Path, state: dict[str, Any], timeout: str = "30") -> ScriptRun:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH, encoding="utf-8")
+    (bin_dir / "gh").chmod(0o755)
+    gh_state = tmp_path / "gh.json"
+    gh_state.write_text(
+        json.dumps({"created": "2026-01-01T10:00:00Z", "polls": {}, **state}), encoding="utf-8"
+    )
+    return run_script(
+        tmp_path,
+        "wait-for-terraform.sh",
+        {},
+        FAKE_GH_STATE=str(gh_state),
+        GITHUB_REPOSITORY="acme/orders-api",
+        GITHUB_SHA=SHA,
+        GITHUB_RUN_ID="42",
+        STAGE="staging",
+        TERRAFORM_WAIT_TIMEOUT=timeout,
+    )
+
+
+def test_deploy_waits_for_terraform_to_apply_its_environment(tmp_path: Path) -> None:
+    state: dict[str, Any] = {
+        "runs": [terraform_run(7, SHA, "2026-01-01T10:00:01Z", "in_progress")],
+        "jobs": {"7": [apply_job("dev", "completed", "success"), apply_job("staging", "in_progress", None)]},
+        "finish_after": {"7": 2},
+    }
+    run = wait_for_terraform(tmp_path, state)
+    assert run.code == 0, f"C7: the deploy should go once Terraform applied staging\n{run.stdout}"
+    assert run.calls.count("/runs/7/jobs") >= 3, (
+        "C7: the deploy must wait while Terraform applies this commit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("runs", "jobs", "ok"),
+    [
+        ([], {}, True),  # no Terraform run up to this commit
+        # a newer commit's run is nobody's business here
+        ([terraform_run(9, "b" * 40, "2026-01-01T10:05:00Z", "in_progress")], {"9": []}, True),
+        # prod waits for its reviewers; staging is applied: staging may deploy
+        (
+            [terraform_run(7, SHA, "2026-01-01T10:00:01Z", "waiting")],
+            {"7": [apply_job("staging", "completed", "success"), apply_job("prod", "waiting", None)]},
+            True,
+        ),
+        # this commit's apply of staging failed: the app would run on infrastructure that is not there
+        (
+            [terraform_run(7, SHA, "2026-01-01T10:00:01Z")],
+            {"7": [apply_job("staging", "completed", "failure")]},
+            False,
+        ),
+        # an earlier commit's run still applying staging holds this deploy (it gives up after its timeout)
+        (
+            [terraform_run(6, "c" * 40, "2026-01-01T09:00:00Z", "in_progress")],
+            {"6": [apply_job("staging", "in_progress", None)]},
+            False,
+        ),
+    ],
+    ids=["none", "newer-run", "prod-waiting", "apply-failed", "earlier-run-pending"],
+)
+def test_deploy_never_runs_ahead_of_terraform(
+    tmp_path: Path, runs: list[dict[str, Any]], jobs: dict[str, Any], ok: bool
+) -> None:
+    run = wait_for_terraform(tmp_path, {"runs": runs, "jobs": jobs}, timeout="0")
+    assert (run.code == 0) == ok, f"C7: wait-for-terraform.sh exit {run.code}\n{run.stdout}"
+
+
+# ---- T8: no secret in saved plans, no secret for pull requests ----
+
+
+def plan(tmp_path: Path, sensitive: bool) -> Path:
+    """A real saved plan of a root with one builtin resource; its input is a sensitive variable or not."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "main.tf").write_text(
+        f'variable "token" {{\n  type = string\n  sensitive = {str(sensitive).lower()}\n}}\n'
+        'resource "terraform_data" "this" {\n  input = var.token\n}\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    for command in (["init", "-input=false"], ["plan", "-input=false", "-out=tfplan", "-var=token=hunter2"]):
+        subprocess.run(["terraform", f"-chdir={root}", *command], env=env, capture_output=True, check=True)
+    return root
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform on PATH")
+@pytest.mark.parametrize("sensitive", [True, False])
+def test_a_saved_plan_with_a_secret_is_never_kept(tmp_path: Path, sensitive: bool) -> None:
+    root = plan(tmp_path, sensitive)
+    run = run_script(tmp_path, "terraform-plan-check.sh", {}, str(root))
+    assert run.code == 0, f"T8: terraform-plan-check.sh failed\n{run.stdout}"
+    output = (tmp_path / "output").read_text(encoding="utf-8")
+    assert output == f"secrets={str(sensitive).lower()}\n", (
+        f"T8: a plan with sensitive={sensitive} gave {output!r}"
+    )
+    assert "hunter2" not in run.stdout, "T8: the check names where a secret is, never its value"
+    changes = json.loads((root / "changes.json").read_text(encoding="utf-8"))
+    assert changes == [{"address": "terraform_data.this", "actions": ["create"]}], (
+        "T5: changes.json lists what the reviewers saw, by address and action"
+    )
+    assert "hunter2" not in (root / "changes.json").read_text(encoding="utf-8"), (
+        "T8: changes.json holds no value"
+    )
+
+
+def test_plans_keep_secrets_off_the_artifact_and_pull_requests_get_none() -> None:
+    plan_script = (GITHUB / "scripts" / "terraform-plan.sh").read_text(encoding="utf-8")
+    for needle in ("terraform-plan-check.sh", 'rm "$dir/tfplan"'):
+        assert needle in plan_script, (
+            "T8: terraform-plan.sh deletes a saved plan with a secret before any upload"
+        )
+    (upload,) = step_using(jobs(TERRAFORM)["plan"], "actions/upload-artifact")
+    assert "changes.json" in upload["with"]["path"], "T5: upload the reviewed changes with the plan"
+    apply_script = (GITHUB / "scripts" / "terraform-apply.sh").read_text(encoding="utf-8")
+    for needle in ('[[ ! -f "$dir/tfplan" ]]', "reviewed.json"):
+        assert needle in apply_script, (
+            "T5/T8: without a saved plan, apply plans again: only the reviewed changes"
+        )
+    for file, name, job in all_jobs():
+        assert "secrets." not in yaml.safe_dump(job), f"T8: {file}:{name} reads a repository secret"
+    for path, name in ((TERRAFORM, "plan"), (DRIFT, "drift")):
+        (aws,) = step_using(jobs(path)[name], "aws-actions/configure-aws-credentials")
+        assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-plan"), (
+            f"T8: {path.name} plans with the plan role, which reads no secret"
+        )
+
+
+def test_rollback_workflow_records_what_it_left() -> None:
+    job = jobs(ROLLBACK)["rollback"]
+    options = triggers(load(ROLLBACK))["workflow_dispatch"]["inputs"]["environment"]["options"]
+    assert options == ["dev", "staging", "production"], "R5: every environment can be rolled back"
+    run = " ".join(str(s.get("run", "")) for s in steps(job))
+    assert 'record-release.sh rollback "$target" "$current"' in run, (
+        "R5: a rollback records the release it left, so the next one never returns to it"
+    )
+    assert run.index("smoke-service.sh") < run.index("record-release.sh"), (
+        "R5: record only a verified rollback"
+    )
