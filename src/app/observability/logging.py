@@ -37,7 +37,6 @@ _ACCESS_EVENT = {"event": "request", "level": "info", "logger": "app.access"}
 
 # What writes one access line: its fields are those `access_fields` returns.
 AccessLog = Callable[[dict[str, Any]], None]
-access_log = structlog.get_logger("app.access")
 
 
 def access_fields(
@@ -59,9 +58,10 @@ def access_fields(
 
 
 def log_access(fields: dict[str, Any]) -> None:
-    """The access line through structlog, as every other line: the console renderer, a level above
-    INFO, or logging not configured (in-process tests)."""
-    access_log.info("request", **fields)
+    """The access line through structlog, as every other line: for the console renderer, a level
+    above INFO, or logging not configured (in-process tests). The logger is looked up per call, so it
+    follows the configuration in force, not the first one it saw."""
+    structlog.get_logger("app.access").info("request", **fields)
 
 
 def write_access_line(stream: BinaryIO, fields: dict[str, Any]) -> None:

@@ -80,10 +80,10 @@ class HeadSampler:
     respect_parent: bool = True
     parent_rate: float = DEFAULT_PARENTS_PER_SECOND
     _tokens: float = field(init=False)
-    _refilled_at: float = field(init=False, default_factory=time.monotonic)
+    _refilled_at: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self._tokens = self._capacity
+        self._tokens, self._refilled_at = self._capacity, time.monotonic()
 
     @property
     def _capacity(self) -> float:
