@@ -68,9 +68,11 @@ def create_app(
         try:
             yield
         finally:
-            lag_watcher.cancel()
-            # Not cancelled: asyncpg leaves a cancelled connect's error unretrieved. It ends within
-            # DB_CONNECT_TIMEOUT.
+            # A warm-up still connecting gets a moment to finish (asyncpg logs a cancelled connect's
+            # error as never retrieved), not DB_CONNECT_TIMEOUT: shutdown waits for no database.
+            await asyncio.wait([warm_up], timeout=settings.health_timeout)
+            for task in (lag_watcher, warm_up):
+                task.cancel()
             await asyncio.gather(lag_watcher, warm_up, return_exceptions=True)
             await idempotency.close()
             await db.close()
