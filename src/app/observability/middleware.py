@@ -23,6 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from prometheus_client import Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
@@ -54,6 +55,10 @@ class ObservabilityMiddleware:
         self.sampler = sampler or HeadSampler(1.0)
         self.access_log = access_log
         self.unobserved_paths = unobserved_paths
+        # prometheus-client's children by label values, looked up once: `labels()` takes the metric's
+        # lock and checks the values on every call, and these label sets are few and fixed.
+        self._active: dict[str, Gauge] = {}
+        self._durations: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +88,7 @@ class ObservabilityMiddleware:
         error: BaseException | None = None
         span, context = self._start_span(scope, method, traceparent)
         otel_token = otel_context.attach(context) if self.tracer is not None else None
-        active = metrics.HTTP_ACTIVE.labels(method)
+        active = self._active_gauge(method)
         active.inc()
         started = time.perf_counter()
 
@@ -114,13 +119,26 @@ class ObservabilityMiddleware:
                 trace_id, span_id = _end_server_span(span, method, template, status, error)
             trace_id = trace_id or inbound_trace_id.get()
             exemplar = {"trace_id": trace_id} if trace_id else None
-            metrics.HTTP_DURATION.labels(method, template, str(status)).observe(seconds, exemplar)
+            self._duration(method, template, status).observe(seconds, exemplar)
             self.access_log(
                 access_fields(
                     path=scope["path"], method=method, route=template, status=status, seconds=seconds,
                     rid=rid, trace_id=trace_id, span_id=span_id,
                 )
             )  # fmt: skip
+
+    def _active_gauge(self, method: str) -> Gauge:
+        gauge = self._active.get(method)
+        if gauge is None:
+            gauge = self._active[method] = metrics.HTTP_ACTIVE.labels(method)
+        return gauge
+
+    def _duration(self, method: str, template: str, status: int) -> Histogram:
+        key = (method, template, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = metrics.HTTP_DURATION.labels(method, template, str(status))
+        return child
 
     def _start_span(
         self, scope: Scope, method: str, traceparent: re.Match[bytes] | None

@@ -115,7 +115,9 @@ def create_read_pool(settings: Settings) -> asyncpg.Pool:
     """asyncpg's pool for single-row reads, not yet initialised (`await` it, as `Database.open` does).
 
     No connection at start (`min_size=0`), so the service starts, and reports itself not ready, while
-    Postgres is away; idle connections close after five minutes, as asyncpg's default.
+    Postgres is away. Idle connections are kept, at most DB_READ_POOL_SIZE, as the main pool keeps
+    its own: closing them after a while costs a timer set and cancelled on every read; a connection
+    the server closed is replaced when it is next acquired.
     """
     dsn = make_url(settings.database_url.get_secret_value()).set(drivername="postgresql")
     return asyncpg.create_pool(
@@ -127,6 +129,7 @@ def create_read_pool(settings: Settings) -> asyncpg.Pool:
         server_settings=_server_settings(settings),
         init=_decode_json,
         reset=_keep_session,
+        max_inactive_connection_lifetime=0,
     )
 
 
@@ -215,7 +218,10 @@ class Database:
         try:
             async with self.read_pool.acquire() as conn:
                 try:
-                    return await self._traced_fetchrow(conn, query, args)
+                    if self.tracer is not None and trace.get_current_span().is_recording():
+                        return await self._traced_fetchrow(self.tracer, conn, query, args)
+                    record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
+                    return record
                 except BaseException:
                     # Any failure, cancellation included, may leave the connection mid-protocol; with
                     # no reset on release, it must not serve another read. (A connection the server
@@ -232,18 +238,18 @@ class Database:
                 raise DatabaseUnavailableError("database did not answer in time") from error
             raise
 
+    @staticmethod
     async def _traced_fetchrow(
-        self, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
+        tracer: Tracer, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
     ) -> Mapping[str, Any] | None:
-        if self.tracer is not None and trace.get_current_span().is_recording():
-            with self.tracer.start_as_current_span(
-                query.split(" ", 1)[0],
-                kind=SpanKind.CLIENT,
-                attributes={"db.system.name": "postgresql", "db.query.text": query},
-            ):
-                return await conn.fetchrow(query, *args)  # type: ignore[no-any-return]
-        record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
-        return record
+        """The read under a client span of its own, as SQLAlchemy's instrumentation makes for its queries."""
+        with tracer.start_as_current_span(
+            query.split(" ", 1)[0],
+            kind=SpanKind.CLIENT,
+            attributes={"db.system.name": "postgresql", "db.query.text": query},
+        ):
+            record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
+            return record
 
     async def ping(self) -> None:
         """Raises when Postgres cannot be reached: for the readiness probe only.
