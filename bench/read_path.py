@@ -7,7 +7,6 @@ figure is the client's own CPU per read, not throughput.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
