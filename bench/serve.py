@@ -35,7 +35,7 @@ from app.main import as_served, create_app
 from app.observability.logging import configure_logging
 from app.observability.metrics import serve_metrics
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.tracing import create_tracer_provider, sampling_from_env, untraced_by_default
+from app.observability.tracing import create_tracer_provider, sampling_from_env
 from app.server import create_server
 from app.settings import Settings
 
@@ -77,17 +77,16 @@ def bare_app(mode: str) -> tuple[FastAPI, ASGIApp]:
 
 
 def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
-    configure_logging(settings.log_level if telemetry else "WARNING")
+    """The app wired as `python -m app serve` wires it (`app.__main__.serve`)."""
+    access_log = configure_logging(settings.log_level if telemetry else "WARNING")
     provider = create_tracer_provider(settings) if telemetry else None
     if provider is not None:
         provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
-    app = create_app(settings, provider, sampling_from_env()[1])
+    app = create_app(settings, provider, sampling_from_env(settings.trace_sampled_parents_per_second)[1])
     app.add_api_route("/bench/hello", hello)
     if telemetry and settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
-    if telemetry:
-        untraced_by_default()  # as `python -m app serve` starts
-    return app, as_served(app, telemetry=telemetry)
+    return app, as_served(app, access_log=access_log, telemetry=telemetry)
 
 
 def main(mode: str) -> None:

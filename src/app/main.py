@@ -1,5 +1,5 @@
 """create_app(): wiring only. Routers, middleware, error handlers, and the lifespan that opens and
-closes the pool, Redis and the tracer provider. No logic lives here."""
+closes the pools, Redis and the tracer provider. No logic lives here."""
 
 from __future__ import annotations
 
@@ -14,19 +14,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from app.api import customers, health, orders, problems
+from app.api import customers, health_routes, orders, problems
 from app.api.auth import ApiKeyMiddleware, document_api_key
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.domain.customers import CustomerService
 from app.domain.orders import OrderService
 from app.flags import EnvFlagProvider
-from app.health import Health
+from app.health_checks import HealthChecks
 from app.observability import metrics, tracing
+from app.observability.logging import AccessLog, log_access
 from app.observability.middleware import ObservabilityMiddleware
 from app.settings import Settings
-from app.store.cache import Cache, create_redis
-from app.store.database import Database, create_engine, create_read_pool
+from app.store.database import Database
+from app.store.idempotency import IdempotencyStore, create_redis
 
 
 def create_app(
@@ -38,40 +39,42 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(
-            create_engine(settings),
-            settings.db_pool_size + settings.db_max_overflow,
-            create_read_pool(settings),
-            settings.db_pool_timeout,
-        )
+        db = await Database.open(settings)
         redis = create_redis(settings)
-        cache = Cache(redis, settings.redis_key_prefix)
+        idempotency = IdempotencyStore(redis, settings.redis_key_prefix)
         if tracer_provider is not None:
-            tracing.instrument_clients(tracer_provider, db, redis)
+            db.tracer = tracer_provider.get_tracer("app.store")
+            tracing.instrument_clients(tracer_provider, db.engine, redis)
         flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
         app.state.customers = CustomerService(db)
         app.state.orders = OrderService(
-            db, cache, flags, documents=_order_cache(settings), idempotency_ttl=settings.idempotency_ttl
+            db,
+            idempotency,
+            flags,
+            order_cache=_order_cache(settings),
+            idempotency_ttl=settings.idempotency_ttl,
         )
-        app.state.health = Health(
-            {"postgresql": db.ping, "redis": cache.ping},
+        app.state.health = HealthChecks(
+            {"postgresql": db.ping, "redis": idempotency.ping},
             timeout=settings.health_timeout,
             cache_seconds=settings.health_cache_seconds,
         )
         lag_watcher = asyncio.create_task(metrics.watch_event_loop_lag())
-        # Open the first connection before taking traffic, so the first probe and the first request
-        # do not pay for it. Best effort: an unreachable database is readiness's to report.
-        with suppress(Exception):
-            async with asyncio.timeout(settings.db_connect_timeout):
-                await db.ping()
+        # The first connection, opened beside start-up rather than in its way: the listener is up at
+        # once even when Postgres accepts connections and never answers. Best effort: an unreachable
+        # database is readiness's to report.
+        warm_up = asyncio.create_task(_warm_up(db, settings))
         app.state.health.mark_ready()
         try:
             yield
         finally:
-            lag_watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await lag_watcher
-            await cache.close()
+            # A warm-up still connecting gets a moment to finish (asyncpg logs a cancelled connect's
+            # error as never retrieved), not DB_CONNECT_TIMEOUT: shutdown waits for no database.
+            await asyncio.wait([warm_up], timeout=settings.health_timeout)
+            for task in (lag_watcher, warm_up):
+                task.cancel()
+            await asyncio.gather(lag_watcher, warm_up, return_exceptions=True)
+            await idempotency.close()
             await db.close()
             if tracer_provider is not None:
                 tracer_provider.shutdown()
@@ -84,20 +87,21 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if settings.show_docs else None,
         lifespan=lifespan,
+        # No redirect from `/health/` to `/health`: such a redirect is built from the request's Host
+        # header, and a 307 makes clients resend a POST. An unknown path is a 404 problem.
+        redirect_slashes=False,
         # FastAPI's built-in telemetry stays off: ObservabilityMiddleware makes the server span after
         # its own sampling decision, the RED metrics and the access line, in one pass (ADR 0005).
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.settings = settings
     app.state.tracer = tracer_provider.get_tracer("app") if tracer_provider is not None else None
-    app.state.head_sampler = head_sampler or tracing.HeadSampler(1.0)
+    app.state.head_sampler = head_sampler or tracing.HeadSampler(1.0)  # read by `as_served`
     metrics.set_build_info(settings.app_version, settings.release_id)
 
-    # Each router is included directly: FastAPI 0.165 matches nested routers level by level, twice per
-    # request, and a `/v1` router around these cost ~15 % of an order read (bench/README.md).
     for router in (orders.router, customers.router):
         app.include_router(router, prefix="/v1")  # every /v1/ path needs a key: ApiKeyMiddleware
-    app.include_router(health.router)
+    app.include_router(health_routes.router)
     problems.install(app)
 
     document_api_key(app)
@@ -124,11 +128,20 @@ def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
     return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
 
 
-def as_served(app: FastAPI, *, telemetry: bool = True) -> ASGIApp:
+def as_served(app: FastAPI, *, access_log: AccessLog = log_access, telemetry: bool = True) -> ASGIApp:
     """The app as uvicorn serves it. Security headers, then observability, wrap everything, FastAPI's
     own 500s included: those are sent by its outermost error middleware, past any `add_middleware`.
-    `telemetry=False` is for the benchmark's baseline."""
+    `access_log` is what `configure_logging` returned; `telemetry=False` is for the benchmark's
+    baseline."""
     secured = SecurityHeadersMiddleware(app)
     if not telemetry:
         return secured
-    return ObservabilityMiddleware(secured, tracer=app.state.tracer, sampler=app.state.head_sampler)
+    return ObservabilityMiddleware(
+        secured, tracer=app.state.tracer, sampler=app.state.head_sampler, access_log=access_log
+    )
+
+
+async def _warm_up(db: Database, settings: Settings) -> None:
+    with suppress(Exception):
+        async with asyncio.timeout(settings.db_connect_timeout):
+            await db.ping()

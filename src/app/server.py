@@ -30,8 +30,8 @@ from app.http_protocol import ConnectionLimits, ServerConfig
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
-# Above what 64 in-flight requests keep alive at once (measured over ~14k requests: ~50 young
-# collections at 2,000, ~1,000 at the default 700); see settle_gc.
+# Above what a server's requests in flight keep alive at once (docs/adr/0009-garbage-collection.md
+# has the measurements); see settle_gc.
 GC_YOUNG_THRESHOLD = 10_000
 
 
@@ -127,12 +127,12 @@ class CloseWhileDraining:
 def settle_gc() -> None:
     """Set the collector for a server whose garbage is almost all freed by reference counting.
 
-    At 64 concurrent requests with the defaults, collections cost ~15 % of the CPU and found nothing:
-    the young generation (threshold 700) filled with the live objects of requests in flight, so it was
-    collected every ~14 requests, and each survivor moved on to trigger full collections over the
-    ~120k objects that imports and app set-up leave behind. Freezing those (the `gc.freeze` docs'
-    use) removes them from every later collection; a higher young threshold removes the rest
-    (docs/adr/0009-garbage-collection.md has the numbers). Cyclic garbage is still collected.
+    Under load with the defaults, collections cost a large share of the CPU and find nothing: the
+    young generation fills with the live objects of requests in flight, so it is collected every few
+    requests, and each survivor moves on to trigger full collections over the objects that imports and
+    app set-up leave behind. Freezing those (the `gc.freeze` docs' use) removes them from every later
+    collection; a higher young threshold removes the rest (docs/adr/0009-garbage-collection.md has the
+    numbers). Cyclic garbage is still collected.
     """
     gc.collect()
     gc.freeze()

@@ -30,8 +30,8 @@ class DatabaseSettings(BaseSettings):
     # Overflow connections are opened and closed again under sustained load (measured: a connect, a TLS
     # attempt and a Postgres fork per request at the margin). A fixed pool is the default.
     db_max_overflow: int = Field(default=0, ge=0, le=200)
-    # Hot single-row reads (GET /v1/orders/{id}) have a pool of their own, on asyncpg directly: see
-    # store/read_pool.py. Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
+    # Single-row reads have a pool of their own, asyncpg's (app.store.database says which query goes
+    # where). Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
     db_read_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout: Seconds = 2.0
     db_connect_timeout: Seconds = 3.0
@@ -101,6 +101,10 @@ class Settings(DatabaseSettings):
     # Each dependency probe must finish well inside a 1 s orchestrator probe timeout.
     health_timeout: float = Field(default=0.5, gt=0, lt=1.0)
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    # Traces: the most requests a second traced because the caller's `traceparent` says sampled
+    # (the rest of the sampling is OTEL_TRACES_SAMPLER's; app.observability.tracing). 0: none.
+    trace_sampled_parents_per_second: float = Field(default=20.0, ge=0, le=100_000)
 
     # Feature flags (`FF_*`): false | true | beta.
     ff_new_checkout: Rollout = Rollout.OFF

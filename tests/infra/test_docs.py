@@ -98,3 +98,13 @@ def test_ci_runs_the_readme_commands() -> None:
     assert "make lint test" in readme
     assert "make lint" in ci
     assert "make test" in ci
+
+
+def test_every_path_in_the_architectures_layout_exists() -> None:
+    """docs/architecture.md's layout is the tree: each line's first word is a path that exists."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    layout = text.split("## Layout", 1)[1].split("```", 2)[1]
+    paths = [line.split()[0] for line in layout.splitlines() if line.strip()]
+    assert len(paths) > 10, "the layout block was not found"
+    missing = [path for path in paths if not (ROOT / path).exists()]
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"

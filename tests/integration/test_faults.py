@@ -17,15 +17,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from app.store.database import Database, DatabaseUnavailableError
 from tests.conftest import API_KEY, OLD_API_KEY
-from tests.integration.conftest import ClientFactory
 from tests.integration.faults import (
     PROBLEM_JSON,
     api,
@@ -203,65 +200,6 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
     lost = {key: order_id for key, order_id in acknowledged.items() if stored[key] != [order_id]}
     assert not lost, f"acknowledged orders missing from the database: {lost}"
     assert all(len(stored[key]) == 1 for key in refused), "a retry after the outage placed a duplicate"
-
-
-async def test_a_connection_cut_mid_operation_does_not_fail_the_request(
-    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The race the outage test hits now and then, made certain: releasing the connection fails."""
-    client = await make_client()
-    customer_id = await new_customer(client)
-    database: Database = client.app.state.customers.db  # type: ignore[attr-defined]
-    dialect = database.engine.sync_engine.dialect
-    rollback = dialect.do_rollback
-
-    def cut_once(dbapi_connection: Any) -> None:
-        monkeypatch.setattr(dialect, "do_rollback", rollback)
-        raise dialect.loaded_dbapi.InternalError(
-            "cannot switch to state 15; another operation is in progress"
-        )
-
-    monkeypatch.setattr(dialect, "do_rollback", cut_once)
-    response = await client.get(f"/v1/customers/{customer_id}")
-    assert response.status_code == 200, response.text  # the row was read: the answer stands
-    assert dialect.do_rollback is rollback, "the release did not fail: the test proved nothing"
-    assert (await client.get(f"/v1/customers/{customer_id}")).status_code == 200
-    assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-
-
-async def test_a_read_pool_connection_that_failed_is_closed_not_reused(make_client: ClientFactory) -> None:
-    """The read pool skips the reset query on release, so a connection left mid-operation by a failure
-    ("another operation is in progress", seen in the outage test) must never serve the next read."""
-    client = await make_client()
-    database: Database = client.app.state.orders.db  # type: ignore[attr-defined]
-    assert dict(await database.fetchrow("SELECT 1 AS one") or {}) == {"one": 1}
-    assert (database.read_pool.idle, database.read_pool.in_use) == (1, 0)
-    with pytest.raises(asyncpg.DivisionByZeroError):
-        await database.fetchrow("SELECT 1 / 0")
-    assert (database.read_pool.idle, database.read_pool.in_use) == (0, 0), "the failed connection was kept"
-    assert dict(await database.fetchrow("SELECT 2 AS two") or {}) == {"two": 2}  # a fresh one is opened
-
-
-async def test_a_read_connection_the_server_closed_is_a_503_and_frees_its_slot(
-    make_client: ClientFactory, database_url: str
-) -> None:
-    """asyncpg hands a connection the server closed back to its pool by itself, then refuses to
-    terminate or release it: that refusal once replaced the 503 with a 500 (the outage test, on a clean
-    clone) and kept the read line's slot."""
-    client = await make_client(db_read_pool_size=1, db_pool_timeout=0.5)
-    database: Database = client.app.state.orders.db  # type: ignore[attr-defined]
-    pid = (await database.fetchrow("SELECT pg_backend_pid() AS pid") or {})["pid"]
-    sleeping = asyncio.create_task(database.fetchrow("SELECT pg_sleep(5)"))
-    await asyncio.sleep(0.3)
-    admin = await asyncpg.connect(database_url)
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
-    with pytest.raises(DatabaseUnavailableError):
-        await sleeping
-    # The pool's only slot is free again: the next read gets a new connection, not a pool timeout.
-    assert dict(await database.fetchrow("SELECT 2 AS two") or {}) == {"two": 2}
 
 
 async def test_redis_outage_degrades_to_warn_with_no_5xx(

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from app.health import Health, Phase
+from app.health_checks import HealthChecks, Phase
 from tests.integration.conftest import ClientFactory
 
 DEAD_POSTGRES = "postgresql://postgres@127.0.0.1:1/none"
@@ -56,7 +56,7 @@ async def test_full_report_keeps_the_source_fields_and_hides_internals(make_clie
 
 
 async def test_starting_and_draining_are_503(client: httpx.AsyncClient) -> None:
-    health: Health = client.app.state.health  # type: ignore[attr-defined]
+    health: HealthChecks = client.app.state.health  # type: ignore[attr-defined]
     health.phase = Phase.STARTING
     assert (await client.get("/health/ready")).status_code == 503
     health.mark_draining()
@@ -72,7 +72,7 @@ async def test_a_hanging_dependency_is_cut_off_by_the_timeout() -> None:
     async def fine() -> None:
         return None
 
-    health = Health({"postgresql": fine, "redis": hangs}, timeout=0.2, cache_seconds=0)
+    health = HealthChecks({"postgresql": fine, "redis": hangs}, timeout=0.2, cache_seconds=0)
     health.mark_ready()
     started = time.perf_counter()
     status, body = await health.readiness()
@@ -88,7 +88,7 @@ async def test_concurrent_pollers_share_one_probe_and_results_are_cached() -> No
         calls += 1
         await asyncio.sleep(0.05)
 
-    health = Health({"postgresql": counted, "redis": counted}, timeout=0.5, cache_seconds=60)
+    health = HealthChecks({"postgresql": counted, "redis": counted}, timeout=0.5, cache_seconds=60)
     health.mark_ready()
     results = await asyncio.gather(*(health.readiness() for _ in range(100)))
     assert all(status == 200 for status, _ in results)

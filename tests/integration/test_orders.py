@@ -154,7 +154,7 @@ async def test_order_reads_are_cached_in_the_process_not_in_redis(
     first = await client.get(f"/v1/orders/{order['id']}")
     assert first.status_code == 200
     assert first.json() == order
-    assert client.app.state.orders.documents[uuid.UUID(order["id"])] == first.content  # type: ignore[attr-defined]
+    assert client.app.state.orders.order_cache[uuid.UUID(order["id"])] == first.content  # type: ignore[attr-defined]
     assert [k async for k in redis_client.scan_iter(match=f"{redis_prefix}order:*")] == []
     # Served from the cache: still answers after the row is gone from Postgres.
     await _delete_order(database_url, order["id"])
@@ -180,7 +180,7 @@ async def test_the_order_cache_is_bounded_and_a_missing_order_is_not_cached(
     orders = [(await _order(client, customer_id)).json()["id"] for _ in range(3)]
     for order_id in orders:
         assert (await client.get(f"/v1/orders/{order_id}")).status_code == 200
-    cached = client.app.state.orders.documents  # type: ignore[attr-defined]
+    cached = client.app.state.orders.order_cache  # type: ignore[attr-defined]
     assert set(cached) == {uuid.UUID(order_id) for order_id in orders[1:]}, "least recently used goes first"
     assert (await client.get(f"/v1/orders/{uuid.uuid4()}")).status_code == 404
     assert len(cached) == 2

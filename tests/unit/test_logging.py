@@ -6,8 +6,10 @@ import datetime
 import io
 import json
 import logging
+import re
 from collections.abc import Buffer, Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import structlog
@@ -15,11 +17,11 @@ import structlog
 from app.observability.context import request_id
 from app.observability.logging import (
     REDACTED,
-    _AccessLine,
+    access_fields,
     configure_logging,
+    log_access,
     mask_url_credentials,
     redact,
-    write_access_lines,
 )
 
 
@@ -41,7 +43,6 @@ def json_logging() -> Iterator[None]:
     # Other tests must not write to this test's captured stdout.
     structlog.reset_defaults()
     logging.getLogger().handlers.clear()
-    _AccessLine.enabled, _AccessLine.direct = True, False  # as before configure_logging
 
 
 @pytest.mark.audit  # A10: logs are JSON with correlation IDs, not unstructured strings
@@ -64,20 +65,48 @@ def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixtur
     assert lines[1]["level"] == "warning"
 
 
+def _fields(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "path": "/x/redis://u:pw@h/0",
+        "method": "GET",
+        "route": "unmatched",
+        "status": 404,
+        "seconds": 0.00125,
+        "rid": "rid-2",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": None,
+    }
+    return access_fields(**(values | overrides))
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_the_direct_access_line_equals_the_structlog_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The direct path renders what the processor chain renders: the same keys in the same order, the
+    same values, the same timestamp format."""
+    write_directly = configure_logging("INFO")
+    assert write_directly is not log_access  # JSON at INFO: the direct path
+    before = datetime.datetime.now(datetime.UTC)
+    log_access(_fields())
+    write_directly(_fields())
+    after = datetime.datetime.now(datetime.UTC)
+    through_structlog, direct = (json.loads(raw) for raw in capsys.readouterr().out.splitlines())
+    assert list(direct) == list(through_structlog)
+    assert {**direct, "timestamp": None} == {**through_structlog, "timestamp": None}
+    for line in (direct, through_structlog):
+        assert _ISO_UTC.fullmatch(line["timestamp"]), line["timestamp"]
+        assert before <= datetime.datetime.fromisoformat(line["timestamp"]) <= after
+
+
 @pytest.mark.usefixtures("json_logging")
 def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO")
-    trace_id = "0af7651916cd43dd8448eb211c80319c"
-    finished = ("rid-2", trace_id, None, "GET", "unmatched", "/x/redis://u:pw@h/0", 404, 0.00125)
-    before = datetime.datetime.now(datetime.UTC)
-    write_access_lines([finished])
-    after = datetime.datetime.now(datetime.UTC)
+    configure_logging("INFO")(_fields())
     (raw,) = capsys.readouterr().out.splitlines()
     line = json.loads(raw)
-    assert list(line)[:4] == ["timestamp", "level", "event", "logger"]  # every JSON line's order
+    assert line.keys() == {
+        "timestamp", "level", "event", "logger", "request_id", "trace_id", "span_id",
+        "path", "method", "route", "status", "duration_ms",
+    }  # fmt: skip
     assert (line["level"], line["event"], line["logger"]) == ("info", "request", "app.access")
-    assert line["timestamp"].endswith("Z")
-    assert before <= datetime.datetime.fromisoformat(line["timestamp"]) <= after  # when it was written
     assert (line["request_id"], line["trace_id"], line["span_id"]) == (
         "rid-2",
         "0af7651916cd43dd8448eb211c80319c",
@@ -89,38 +118,39 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
 
 
 @pytest.mark.usefixtures("json_logging")
-def test_the_access_line_follows_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("WARNING")
-    write_access_lines([("rid-3", None, None, "GET", "/x", "/x", 200, 0.001)])
+@pytest.mark.parametrize("console", [False, True])
+def test_the_access_line_follows_the_log_level(console: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", console=console)(_fields())
     assert capsys.readouterr().out == ""
 
 
 class _RawStdout(io.RawIOBase):
-    """stdout as PYTHONUNBUFFERED=1 leaves it (a raw file): records each write, and takes at most 100
-    bytes of one, as a pipe interrupted by a signal may."""
+    """stdout as PYTHONUNBUFFERED=1 leaves it (a raw file): takes at most 100 bytes of a write, as a
+    pipe interrupted by a signal may."""
 
     def __init__(self) -> None:
-        self.writes: list[bytes] = []
+        self.written = b""
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Buffer) -> int:
         chunk = bytes(data)[:100]
-        self.writes.append(chunk)
+        self.written += chunk
         return len(chunk)
 
 
 @pytest.mark.usefixtures("json_logging")
-def test_a_pass_of_access_lines_is_one_write_and_a_short_write_loses_nothing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    configure_logging("INFO")
+def test_a_short_write_to_a_raw_stdout_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = _RawStdout()
     monkeypatch.setattr("sys.stdout", SimpleNamespace(buffer=raw))
-    finished = [(f"rid-{n}", None, None, "GET", "/x", "/x", 200, 0.001) for n in range(3)]
-    write_access_lines(finished)
-    written = b"".join(raw.writes)
-    assert [json.loads(line)["request_id"] for line in written.splitlines()] == ["rid-0", "rid-1", "rid-2"]
-    # One write call for the pass, resumed where a short write stopped: ceil(len / 100) writes, no more.
-    assert len(raw.writes) == -(-len(written) // 100)
+    write = configure_logging("INFO")
+    for n in range(3):
+        write(_fields(rid=f"rid-{n}"))
+    structlog.get_logger("app.test").info("after", detail="x" * 300)
+    lines = [json.loads(line) for line in raw.written.splitlines()]
+    assert [line.get("request_id") for line in lines[:3]] == ["rid-0", "rid-1", "rid-2"]
+    assert lines[3]["detail"] == "x" * 300
+
+
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")

@@ -1,4 +1,5 @@
-"""ObservabilityMiddleware around a plain ASGI app: what is traced, and what a trace looks like."""
+"""ObservabilityMiddleware around a plain ASGI app: what is traced, what a trace looks like, and what
+is recorded when a request ends."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.observability.context import inbound_trace_id, request_id
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.tracing import UNTRACED, HeadSampler, untraced_by_default
+from app.observability.tracing import UNTRACED, HeadSampler
 
 SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 NOT_SAMPLED = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
@@ -108,20 +109,21 @@ def propagators(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("propagators")
-async def test_in_a_process_started_untraced_a_traced_request_still_instruments_its_clients() -> None:
-    """As `python -m app serve` runs: UNTRACED is the starting context, and a traced request's DB and
-    Redis spans are recorded all the same (its context is the caller's, not the one it started in)."""
+async def test_in_an_untraced_context_a_traced_request_still_instruments_its_clients() -> None:
+    """Started from UNTRACED (as a request inside another untraced one would be), a traced request's
+    DB and Redis spans are recorded all the same: its context is the caller's, not the one it started
+    in, whichever order the propagators run in."""
     app = Recorder()
 
     async def requests() -> object:
-        untraced_by_default()
-        middleware, exporter = _traced(app, ratio=0.0)  # built after, as the server builds it
+        otel_context.attach(UNTRACED)
+        middleware, exporter = _traced(app, ratio=0.0)
         exporters.append(exporter)
         await _call(middleware)  # not sampled
         await _call(middleware, traceparent=SAMPLED)  # the caller sampled it
         return otel_context.get_current()
 
-    # A context of its own, so the rest of this test process does not start untraced.
+    # A context of its own, so the rest of this test process is not left untraced.
     exporters: list[InMemorySpanExporter] = []
     after = await asyncio.get_running_loop().create_task(requests(), context=contextvars.Context())
     (exporter,) = exporters
@@ -163,13 +165,31 @@ async def test_a_malformed_traceparent_counts_as_none() -> None:
     assert _only_span(exporter).parent is None  # a new root, at the ratio
 
 
-async def test_health_is_never_traced() -> None:
+@pytest.mark.parametrize("path", ["/health", "/health/live", "/health/ready"])
+async def test_the_probe_paths_are_never_traced_counted_or_logged(path: str) -> None:
     app = Recorder()
-    middleware, exporter = _traced(app)
-    sent = await _call(middleware, "/health/ready")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    lines: list[dict[str, Any]] = []
+    middleware = ObservabilityMiddleware(app, tracer=provider.get_tracer("test"), access_log=lines.append)
+    before = _count("GET", path, "200")
+    sent = await _call(middleware, path)
     assert exporter.get_finished_spans() == ()
     assert app.instrumented == [False]
+    assert lines == []
     assert any(name == b"x-request-id" for name, _ in sent[0]["headers"])
+    assert _count("GET", path, "200") == before
+
+
+@pytest.mark.parametrize("path", ["/healthXYZ", "/health/", "/health-anything/etc/passwd", "/health/live/x"])
+async def test_paths_that_only_start_like_a_probe_are_observed(path: str) -> None:
+    lines: list[dict[str, Any]] = []
+    middleware = ObservabilityMiddleware(Recorder(status=404), access_log=lines.append)
+    before = _count("GET", "unmatched", "404")
+    await _call(middleware, path)
+    assert [line["path"] for line in lines] == [path]
+    assert _count("GET", "unmatched", "404") == before + 1
 
 
 async def test_a_500_marks_the_span_as_an_error_with_the_exception() -> None:
@@ -194,21 +214,49 @@ async def test_an_unknown_method_is_recorded_as_other() -> None:
     )
 
 
-async def test_requests_are_counted_at_the_end_of_the_loop_pass_they_ended_in() -> None:
-    """RED observations and access lines are recorded once per event-loop pass, for every request that
-    ended in it, which took telemetry on the cached order read from 17 % to 14 % (bench/README.md)."""
-    middleware = ObservabilityMiddleware(Recorder(status=418))
-    labels = {"http_request_method": "GET", "http_route": "unmatched", "http_response_status_code": "418"}
+async def test_a_request_is_counted_and_logged_by_the_time_it_has_ended() -> None:
+    """The RED observation and the access line are recorded in the request's own `finally`: nothing
+    waits for a later pass of the event loop, so nothing is lost with a process killed after it."""
+    lines: list[dict[str, Any]] = []
+    middleware = ObservabilityMiddleware(Recorder(status=418), access_log=lines.append)
+    before = _count("GET", "unmatched", "418")
+    await _call(middleware, traceparent=NOT_SAMPLED, x_request_id=b"rid-418")
+    assert _count("GET", "unmatched", "418") == before + 1
+    (line,) = lines
+    assert line == {
+        "path": "/v1/x",
+        "method": "GET",
+        "route": "unmatched",
+        "status": 418,
+        "duration_ms": line["duration_ms"],
+        "request_id": "rid-418",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",  # the caller's, though not traced here
+        "span_id": None,
+    }
+    assert isinstance(line["duration_ms"], float)
+    assert _active("GET") == 0
 
-    def count() -> float:
-        return REGISTRY.get_sample_value("http_server_request_duration_seconds_count", labels) or 0.0
 
-    before = count()
-    await _call(middleware)  # neither request suspends: both end in this pass of the loop
+async def test_a_traced_request_leaves_its_trace_id_as_the_buckets_exemplar() -> None:
+    middleware, exporter = _traced(Recorder(status=202))
     await _call(middleware)
-    assert count() == before, "recorded before the pass ended"
-    await asyncio.sleep(0)
-    assert count() == before + 2
+    trace_id = format(_only_span(exporter).context.trace_id, "032x")
+    (metric,) = [m for m in REGISTRY.collect() if m.name == "http_server_request_duration_seconds"]
+    exemplars = [
+        s.exemplar
+        for s in metric.samples
+        if s.labels.get("http_response_status_code") == "202" and s.exemplar is not None
+    ]
+    assert [exemplar.labels for exemplar in exemplars] == [{"trace_id": trace_id}]
+
+
+def _count(method: str, route: str, status: str) -> float:
+    labels = {"http_request_method": method, "http_route": route, "http_response_status_code": status}
+    return REGISTRY.get_sample_value("http_server_request_duration_seconds_count", labels) or 0.0
+
+
+def _active(method: str) -> float | None:
+    return REGISTRY.get_sample_value("http_server_active_requests", {"http_request_method": method})
 
 
 async def test_the_request_context_is_left_as_found_even_when_the_app_fails_before_answering() -> None:

@@ -6,7 +6,29 @@ import pytest
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanKind
 
-from app.observability.tracing import HeadSampler, sampling_from_env
+from app.observability.tracing import DEFAULT_PARENTS_PER_SECOND, HeadSampler, sampling_from_env
+from app.settings import Settings
+
+
+def test_callers_sampled_traces_are_capped_by_a_token_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most `parent_rate` a second (a burst of one second's worth), refilled as time passes; the
+    caller's "not sampled" and the roots' ratio are untouched by it."""
+    now = [1000.0]
+    monkeypatch.setattr("app.observability.tracing.time.monotonic", lambda: now[0])
+    sampler = HeadSampler(1.0, parent_rate=5.0)
+    assert [sampler.sampled(parent_sampled=True) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert sampler.sampled(None), "roots are the ratio's"
+    now[0] += 0.2  # one token's worth
+    assert [sampler.sampled(parent_sampled=True) for _ in range(2)] == [True, False]
+    now[0] += 60  # never more than the burst
+    assert sum(sampler.sampled(parent_sampled=True) for _ in range(10)) == 5
+    assert not HeadSampler(1.0, parent_rate=0).sampled(parent_sampled=True)
+
+
+def test_the_caps_default_is_the_settings() -> None:
+    assert Settings.model_fields["trace_sampled_parents_per_second"].default == DEFAULT_PARENTS_PER_SECOND
+    assert sampling_from_env()[1].parent_rate == DEFAULT_PARENTS_PER_SECOND
+    assert sampling_from_env(3.0)[1].parent_rate == 3.0
 
 
 def test_a_callers_decision_stands() -> None:

@@ -4,11 +4,11 @@ Several keys can be valid at once so a key is rotated by adding the new one, mov
 removing the old one. Every key is compared (no early exit), so timing tells nothing about which
 key, or which part of one, matched. Missing and wrong keys get the same answer.
 
-A pure-ASGI middleware over every path under `/v1/`, not a FastAPI dependency: FastAPI resolves a
-dependency on every request, and on the cached order read that resolution cost 17 % of the
-request's instructions (bench/README.md). An unknown path under `/v1/` is therefore a 401 before it is
-a 404, which tells a caller without a key nothing about which routes exist. The OpenAPI document
-still declares the key (`document_api_key`).
+A pure-ASGI middleware over every path under `/v1/` (as Starlette's own middleware are written), not a
+FastAPI dependency: it refuses before routing, so an unknown path under `/v1/` is a 401 before it is
+a 404, which tells a caller without a key nothing about which routes exist. Every path outside
+`/v1/` (the health probes, the docs when enabled) is public. The OpenAPI document still declares the
+key (`document_api_key`).
 """
 
 from __future__ import annotations

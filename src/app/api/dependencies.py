@@ -1,33 +1,55 @@
-"""What the routers share: the services on app state, and the JSON-only body check.
+"""What the routers share: the services as FastAPI dependencies, and the JSON-only body check.
 
-Services are read from `request.app.state` by plain functions, not injected with `Depends`: FastAPI
-resolves every dependency on every request, and on the order read that resolution cost ~8 % of the
-request's instructions (bench/README.md). Tests need no override: they build the app with real
-services.
+The services are built once, in the app's lifespan (`app.main`), and kept on `app.state`; routes
+receive them only through these dependencies (`orders: OrdersDep`), so a test can swap one with
+`app.dependency_overrides`. They are `async def` on purpose: FastAPI runs a plain `def` dependency
+in its thread pool, a thread hop per request.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
 from app.domain.customers import CustomerService
 from app.domain.orders import OrderService
+from app.health_checks import HealthChecks
+from app.settings import Settings
 
 
-def customers(request: Request) -> CustomerService:
+async def customer_service(request: Request) -> CustomerService:
     service: CustomerService = request.app.state.customers
     return service
 
 
-def orders(request: Request) -> OrderService:
+async def order_service(request: Request) -> OrderService:
     service: OrderService = request.app.state.orders
     return service
 
 
-# async on purpose: FastAPI runs a plain `def` dependency in its threadpool, a thread hop per request.
+async def health_checks(request: Request) -> HealthChecks:
+    checks: HealthChecks = request.app.state.health
+    return checks
+
+
+async def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+CustomersDep = Annotated[CustomerService, Depends(customer_service)]
+OrdersDep = Annotated[OrderService, Depends(order_service)]
+HealthDep = Annotated[HealthChecks, Depends(health_checks)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+
+
 async def require_json(request: Request) -> None:
-    """415 for a body that is not JSON, before FastAPI tries to parse it."""
+    """415 for a body that is not JSON (`application/json` or `application/*+json`), before FastAPI
+    tries to parse it: FastAPI reads any `+json` type as JSON, and anything else fails validation."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
         raise HTTPException(415, "the request body must be application/json")

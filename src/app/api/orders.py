@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 from starlette.responses import Response
 
-from app.api import dependencies
+from app.api.dependencies import OrdersDep, require_json
 from app.api.schemas import OrderIn, OrderOut, problem_responses
 from app.domain.checkout import LineItem
 
@@ -43,13 +43,12 @@ def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -
     "",
     status_code=201,
     response_model=None,
-    dependencies=[Depends(dependencies.require_json)],
+    dependencies=[Depends(require_json)],
     responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, 503),
 )
-async def place_order(body: OrderIn, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
-    service = dependencies.orders(request)
+async def place_order(body: OrderIn, orders: OrdersDep, idempotency_key: IdempotencyKey = None) -> Response:
     items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]
-    placed = await service.place(body.customer_id, items, idempotency_key)
+    placed = await orders.place(body.customer_id, items, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
     return _json(placed.document, 201, headers)
 
@@ -59,5 +58,5 @@ async def place_order(body: OrderIn, request: Request, idempotency_key: Idempote
     response_model=None,
     responses=_ORDER | problem_responses(401, 404, 422, 503),
 )
-async def get_order(order_id: uuid.UUID, request: Request) -> Response:
-    return _json(await dependencies.orders(request).get_document(order_id), 200)
+async def get_order(order_id: uuid.UUID, orders: OrdersDep) -> Response:
+    return _json(await orders.get_document(order_id), 200)

@@ -110,9 +110,9 @@ async def _unexpected(_: Request, error: Exception) -> Response:
 def _document_problems_as_problem_json(app: FastAPI) -> None:
     """Error bodies go under `application/problem+json` in the OpenAPI document, the type they are sent as.
 
-    FastAPI files a response model under the route's own media type, so the document advertised JSON
-    errors that never come and an empty problem+json schema: clients generated from it, and the
-    fuzzer's schema check, could not see the error shape.
+    FastAPI files a response model under the route's own media type, which would advertise JSON errors
+    that never come and leave problem+json without a schema: clients generated from the document, and
+    a fuzzer's schema check, need the error shape where it is sent.
     """
     build = app.openapi
 

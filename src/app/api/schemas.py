@@ -32,7 +32,7 @@ def _integral(value: object) -> object:
 
 
 # JSON Schema's integer, which the OpenAPI document promises: 2 and 2.0, never "2" or true. Pydantic's
-# lax int took "2" and true, its strict int refused 2.0 (both found by the fuzzer).
+# lax int takes "2" and true, and its strict int refuses 2.0.
 JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
 
 
@@ -43,8 +43,7 @@ class _Strict(BaseModel):
 class CustomerIn(_Strict):
     email: Annotated[EmailStr, Field(max_length=320)]
     name: Name
-    # Strict: the schema says boolean, so 0, 1, "yes" and "false" are refused, not coerced (the fuzzer
-    # found `"beta_group": 0` accepted as false).
+    # Strict: the schema says boolean, so 0, 1, "yes" and "false" are refused, not coerced.
     beta_group: StrictBool = False
 
 
@@ -103,7 +102,7 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem+json errors a route can return.
 
     Routes with a body list 400 too: FastAPI answers a body it cannot decode at all (not UTF-8) with a
-    400 before validation (the fuzzer found it undocumented); malformed JSON text stays a 422.
+    400 before validation, and the document lists it; malformed JSON text stays a 422.
     """
     return {
         code: {"model": Problem, "content": {"application/problem+json": {}}, "description": "Problem"}

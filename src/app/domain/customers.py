@@ -65,8 +65,7 @@ class CustomerService:
         return Customer.from_row(row)
 
     async def get(self, customer_id: uuid.UUID) -> Customer:
-        async with self.db.connect() as conn:
-            row = await rows.get_customer(conn, customer_id)
+        row = await rows.read_customer(self.db, customer_id)
         if row is None:
             raise NotFoundError("customer not found")
         return Customer.from_row(row)

@@ -26,8 +26,8 @@ from app.flags import FlagProvider, checkout_flow
 from app.observability import metrics
 from app.store import customers as customer_rows
 from app.store import orders as order_rows
-from app.store.cache import Cache
 from app.store.database import Database
+from app.store.idempotency import IdempotencyStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +40,16 @@ class OrderService:
     def __init__(
         self,
         db: Database,
-        cache: Cache,
+        idempotency: IdempotencyStore,
         flags: FlagProvider,
         *,
-        documents: MutableMapping[uuid.UUID, bytes] | None,
+        order_cache: MutableMapping[uuid.UUID, bytes] | None,
         idempotency_ttl: int,
     ) -> None:
         self.db = db
-        self.cache = cache  # Redis: idempotency records
+        self.idempotency = idempotency  # Redis: recent Idempotency-Keys and their results
         self.flags = flags
-        self.documents = documents  # in-process order JSON by id; None when CACHE_TTL=0
+        self.order_cache = order_cache  # in-process order JSON by id; None when CACHE_TTL=0
         self.idempotency_ttl = idempotency_ttl
 
     async def place(
@@ -95,29 +95,28 @@ class OrderService:
 
     async def get_document(self, order_id: uuid.UUID) -> bytes:
         """The order's JSON, from this process's cache, else from Postgres (then cached)."""
-        if self.documents is not None:
-            document = self.documents.get(order_id)
+        if self.order_cache is not None:
+            document = self.order_cache.get(order_id)
             if document is not None:
                 _CACHE_HIT.inc()
                 return document
             _CACHE_MISS.inc()
-        row = await order_rows.get_order(self.db, order_id)
+        row = await order_rows.read_order(self.db, order_id)
         if row is None:
             raise NotFoundError("order not found")  # not cached: an order may be placed with this id
         document = _document(row)
-        if self.documents is not None:
-            self.documents[order_id] = document
+        if self.order_cache is not None:
+            self.order_cache[order_id] = document
         return document
 
     async def _replay(self, key: str, fingerprint: str) -> PlacedOrder | None:
-        cached = await self.cache.get(_idempotency_cache_key(key))
-        if cached is not None:
-            record = orjson.loads(cached)
+        recorded = await self.idempotency.get(_idempotency_key(key))
+        if recorded is not None:
+            record = orjson.loads(recorded)
             if record["fingerprint"] != fingerprint:
                 raise _reused()
             return PlacedOrder(record["document"].encode(), replayed=True)
-        async with self.db.connect() as conn:
-            row = await order_rows.get_order_by_idempotency_key(conn, key)
+        row = await order_rows.read_order_by_idempotency_key(self.db, key)
         return None if row is None else await self._replayed(key, fingerprint, row)
 
     async def _replayed(self, key: str, fingerprint: str, row: dict[str, Any]) -> PlacedOrder:
@@ -129,7 +128,7 @@ class OrderService:
 
     async def _remember(self, key: str, fingerprint: str, document: bytes) -> None:
         record = orjson.dumps({"fingerprint": fingerprint, "document": document.decode()})
-        await self.cache.set(_idempotency_cache_key(key), record, self.idempotency_ttl)
+        await self.idempotency.set(_idempotency_key(key), record, self.idempotency_ttl)
 
 
 _CACHE_HIT = metrics.ORDER_CACHE_LOOKUPS.labels(result="hit")
@@ -140,7 +139,7 @@ def _reused() -> IdempotencyKeyReusedError:
     return IdempotencyKeyReusedError("this Idempotency-Key was already used with a different request")
 
 
-def _idempotency_cache_key(key: str) -> str:
+def _idempotency_key(key: str) -> str:
     # Hash the caller's key: bounded length, and no caller bytes inside our key space.
     return "idem:" + hashlib.sha256(key.encode()).hexdigest()
 

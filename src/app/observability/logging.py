@@ -3,16 +3,21 @@
 App code logs through structlog (rendered straight to bytes with orjson); uvicorn, SQLAlchemy and any
 other stdlib logger go through the same processors via `ProcessorFormatter`. Every line carries
 `timestamp`, `level`, `event`, `logger`, `request_id`, `trace_id` and `span_id`. Secrets are masked
-(`redact`), and tracebacks are plain text without local variables.
+(`redact`), and tracebacks are plain text without local variables. `configure_logging` is called
+once, at start-up; loggers are cached on first use.
+
+The access line (one per observed request) has one direct path, `write_access_line`: the same JSON
+the processor chain renders, dumped and written without running the chain (ADR 0005 has its cost).
 """
 
 from __future__ import annotations
 
-import datetime
+import functools
+import io
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import orjson
@@ -20,84 +25,50 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from app.observability.context import FinishedRequest, inbound_trace_id, request_id
+from app.observability.context import inbound_trace_id, request_id
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|dsn|credential", re.I)
 _MAX_LOGGED_PATH = 256
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s/]+@", re.I)
 REDACTED = "[REDACTED]"
-_ACCESS_LINE_CONSTANTS = {"level": "info", "event": "request", "logger": "app.access"}
+# One timestamp rule for every line, the access line's direct path included.
+_STAMP = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
+_ACCESS_EVENT = {"event": "request", "level": "info", "logger": "app.access"}
 
-access_log = structlog.get_logger("app.access")
-
-
-class _AccessLine:
-    """How the access line is written; set by configure_logging. Rendered here and written to stdout
-    in JSON mode; through structlog in console mode and before logging is configured."""
-
-    enabled = True
-    direct = False
+# What writes one access line: its fields are those `access_fields` returns.
+AccessLog = Callable[[dict[str, Any]], None]
 
 
-def write_access_lines(finished: Sequence[FinishedRequest]) -> None:
-    """The access lines of the requests that ended in one event-loop pass, written to stdout at once.
-
-    One line per request, with the fields and order of every other JSON line. Rendered here rather
-    than through structlog's processor chain: that chain (level, logger name, timestamp, context
-    lookup, redaction over every key) cost ~40 µs per request, a third of the telemetry budget. The
-    fields are known, so only the path needs masking.
-
-    The fields every line of a pass shares (`timestamp`, `level`, `event`, `logger`) are rendered once
-    per pass, and each line adds its own: a timestamp per line and a 12-key dict per line cost ~16k
-    instructions a line, this ~10k (bench/README.md). So a line's `timestamp` is when it was written,
-    as with any logger: the end of the pass, milliseconds after its response; `duration_ms` is exact.
-    The lines go out in one write, not one per line: the image runs Python with PYTHONUNBUFFERED=1,
-    under which every `write` to stdout is a system call.
-    """
-    if not _AccessLine.enabled:
-        return
-    if not _AccessLine.direct:
-        for rid, trace_id, span_id, method, route, path, status, seconds in finished:
-            access_log.info(
-                "request", path=_loggable(path), method=method, route=route, status=status,
-                duration_ms=int(seconds * 1_000_000) / 1000, request_id=rid, trace_id=trace_id,
-                span_id=span_id,
-            )  # fmt: skip
-        return
-    dumps = orjson.dumps
-    shared = {"timestamp": datetime.datetime.now(datetime.UTC), **_ACCESS_LINE_CONSTANTS}
-    head = dumps(shared, option=orjson.OPT_UTC_Z)[:-1] + b","  # the object left open: {"timestamp":...,
-    parts = []
-    for rid, trace_id, span_id, method, route, full_path, status, seconds in finished:
-        path = full_path[:_MAX_LOGGED_PATH]  # inline, not `_loggable`: a call per line costs ~0.3 µs
-        own = {
-            "request_id": rid,
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "path": mask_url_credentials(path) if "://" in path else path,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": int(seconds * 1_000_000) / 1000,  # µs precision; round(x, 3) costs ~1 µs
-        }
-        parts.append(head)
-        parts.append(dumps(own, option=orjson.OPT_APPEND_NEWLINE)[1:])  # without its opening brace
-    _write_all(sys.stdout.buffer, b"".join(parts))  # looked up per write: stdout may be replaced
-
-
-def _loggable(path: str) -> str:
+def access_fields(
+    *, path: str, method: str, route: str, status: int, seconds: float, rid: str, trace_id: str | None,
+    span_id: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """An access line's own fields, the path cut to length and its credentials masked."""
     path = path[:_MAX_LOGGED_PATH]
-    return mask_url_credentials(path) if "://" in path else path
+    return {
+        "path": mask_url_credentials(path) if "://" in path else path,
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": int(seconds * 1_000_000) / 1000,  # to the microsecond
+        "request_id": rid,
+        "trace_id": trace_id,
+        "span_id": span_id,
+    }
 
 
-def _write_all(stream: BinaryIO, data: bytes) -> None:
-    """All of `data`: unbuffered, stdout is a raw file, whose `write` may take only part of it (a pipe
-    interrupted by a signal). None means a non-blocking stdout that is full: those lines are dropped,
-    as a blocked log pipe must not stall the event loop."""
-    written = stream.write(data)
-    while written is not None and written < len(data):
-        data = data[written:]
-        written = stream.write(data)
+def log_access(fields: dict[str, Any]) -> None:
+    """The access line through structlog, as every other line: for the console renderer, a level
+    above INFO, or logging not configured (in-process tests). The logger is looked up per call, so it
+    follows the configuration in force, not the first one it saw."""
+    structlog.get_logger("app.access").info("request", **fields)
+
+
+def write_access_line(stream: BinaryIO, fields: dict[str, Any]) -> None:
+    """The access line as the JSON processor chain would render it, keys in the same order, written
+    directly (`tests/unit/test_logging.py` proves the two equal)."""
+    fields.update(_ACCESS_EVENT)
+    stream.write(orjson.dumps(_STAMP(None, "info", fields), option=orjson.OPT_APPEND_NEWLINE))
     stream.flush()
 
 
@@ -132,7 +103,7 @@ def _shared_processors() -> list[Processor]:
     return [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _STAMP,
         add_context,
         structlog.processors.format_exc_info,
         redact,
@@ -143,16 +114,23 @@ def _render_json(_: WrappedLogger, __: str, event: EventDict) -> bytes:
     return orjson.dumps(event, default=str)
 
 
-def configure_logging(level: str, *, console: bool = False) -> None:
-    """Configure structlog and the stdlib root logger; `console` is for a developer's terminal."""
+def configure_logging(level: str, *, console: bool = False) -> AccessLog:
+    """Configure structlog and the stdlib root logger, once, at start-up; `console` is for a
+    developer's terminal. Returns what writes the access line: directly in JSON at INFO or below,
+    else through structlog (which leaves it out above INFO)."""
     level_number = logging.getLevelNamesMapping()[level]
     shared = _shared_processors()
+    stdout = sys.stdout.buffer
+    if isinstance(stdout, io.RawIOBase):
+        # PYTHONUNBUFFERED=1 leaves stdout a raw file, whose `write` may take only part of a line (a
+        # pipe interrupted by a signal); a buffered writer flushed per line writes all of it.
+        stdout = io.BufferedWriter(stdout)
     if console:
         renderer: Processor = structlog.dev.ConsoleRenderer()
         factory: Any = structlog.PrintLoggerFactory(sys.stdout)
         final: Processor = renderer
     else:
-        factory = structlog.BytesLoggerFactory(sys.stdout.buffer)
+        factory = structlog.BytesLoggerFactory(stdout)
         final = _render_json
 
     structlog.configure(
@@ -181,8 +159,9 @@ def configure_logging(level: str, *, console: bool = False) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    _AccessLine.enabled = level_number <= logging.INFO
-    _AccessLine.direct = not console
     # Our access line replaces uvicorn's; SQL echo stays off unless asked for explicitly.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("sqlalchemy.engine").setLevel(max(level_number, logging.WARNING))
+    if console or level_number > logging.INFO:
+        return log_access
+    return functools.partial(write_access_line, stdout)

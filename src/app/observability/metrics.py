@@ -1,47 +1,52 @@
-"""Every Prometheus metric the service exports, in one place (names: docs/observability.md).
+"""Every Prometheus metric the service exports, declared here and nowhere else (docs/observability.md).
 
-RED metrics follow the OpenTelemetry HTTP semantic conventions. The default registry also carries the
-process collector (CPU, memory, fds) and the Python GC collector.
+prometheus-client's own types throughout. RED metrics follow the OpenTelemetry HTTP semantic
+conventions; the pool metrics follow its database-client conventions and are updated by the store
+(`app.store.database`), which imports this module: observability never imports the store. The
+default registry also carries the process collector (CPU, memory, fds) and the Python GC collector.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from itertools import accumulate
-from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
-from sqlalchemy.pool import Pool
-
-from app.observability.http_metrics import HttpServerMetrics
-from app.store.read_pool import ReadPool
-
-if TYPE_CHECKING:
-    from app.store.database import PoolLine  # which imports this module
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 # Every alert threshold is a bucket edge (p99 > 2 s needs a 2.0 edge).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "unmatched"
 
-# http_server_request_duration_seconds and http_server_active_requests, without a lock per change.
-HTTP_SERVER = HttpServerMetrics(LATENCY_BUCKETS)
-REGISTRY.register(HTTP_SERVER)
+HTTP_DURATION = Histogram(
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests.",
+    ["http_request_method", "http_route", "http_response_status_code"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_ACTIVE = Gauge(
+    "http_server_active_requests", "Number of in-flight HTTP server requests.", ["http_request_method"]
+)
 
 EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a timer, last sample.")
 
-# Two pools, by `pool_name`: "main" (SQLAlchemy: writes and every other query) and "reads" (asyncpg:
-# the hot order read).
+# Two pools, by `pool_name`: "main" (SQLAlchemy: transactions and writes) and "reads" (asyncpg's pool:
+# single-row reads). Waiting happens in each pool's line (`PoolLine`), which updates these.
+DB_POOL_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0)
 DB_POOL_MAX = Gauge(
     "db_client_connections_max", "Most connections the pool may open (size + overflow).", ["pool_name"]
 )
-# Waiters, waits and timeouts are counted by each pool's line (`store/database.py`) in plain values and
-# exported with the pools' occupancy by `_PoolCollector`: db_client_connections_pending_requests,
-# db_client_connections_wait_time_seconds (these buckets) and db_client_connections_timeouts_total.
-DB_POOL_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0)
+DB_POOL_USAGE = Gauge(
+    "db_client_connections_usage", "Connections in the pool by state.", ["pool_name", "state"]
+)  # state: used | idle, read from the pool at scrape time
+DB_POOL_PENDING = Gauge(
+    "db_client_connections_pending_requests", "Callers waiting for a pool connection.", ["pool_name"]
+)
+DB_POOL_TIMEOUTS = Counter("db_client_connections_timeouts", "Pool checkouts that timed out.", ["pool_name"])
+DB_POOL_WAIT = Histogram(
+    "db_client_connections_wait_time_seconds",
+    "Time spent waiting for a pool connection.",
+    ["pool_name"],
+    buckets=DB_POOL_WAIT_BUCKETS,
+)
 
 REDIS_ERRORS = Counter("redis_client_errors", "Redis calls that failed; the service degraded.", ["kind"])
 
@@ -63,58 +68,10 @@ for _kind in ("timeout", "connection", "other"):
 for _flow in ("legacy", "new"):
     ORDERS_PLACED.labels(checkout_flow=_flow)
     ORDERS_VALUE.labels(checkout_flow=_flow)
-
-
-class _PoolCollector(Collector):
-    """Reads the pools' occupancy and their lines' counts at scrape time: the request path only adds
-    to plain values (see `HttpServerMetrics` for why that is safe without a lock)."""
-
-    def __init__(self) -> None:
-        self.main: Pool | None = None
-        self.reads: ReadPool | None = None
-        self.lines: tuple[PoolLine, ...] = ()
-        self._edges = [floatToGoString(b) for b in DB_POOL_WAIT_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
-
-    def collect(self) -> Iterable[Metric]:
-        usage = GaugeMetricFamily(
-            "db_client_connections_usage", "Connections in the pool by state.", labels=["pool_name", "state"]
-        )
-        if self.main is not None:
-            usage.add_metric(["main", "used"], self.main.checkedout())  # type: ignore[attr-defined]
-            usage.add_metric(["main", "idle"], self.main.checkedin())  # type: ignore[attr-defined]
-        if self.reads is not None:
-            usage.add_metric(["reads", "used"], self.reads.in_use)
-            usage.add_metric(["reads", "idle"], self.reads.idle)
-        yield usage
-        pending = GaugeMetricFamily(
-            "db_client_connections_pending_requests",
-            "Callers waiting for a pool connection.",
-            labels=["pool_name"],
-        )
-        timeouts = CounterMetricFamily(
-            "db_client_connections_timeouts", "Pool checkouts that timed out.", labels=["pool_name"]
-        )
-        waits = HistogramMetricFamily(
-            "db_client_connections_wait_time_seconds",
-            "Time spent waiting for a pool connection.",
-            labels=["pool_name"],
-        )
-        for line in self.lines:
-            pending.add_metric([line.pool_name], line.pending)
-            timeouts.add_metric([line.pool_name], line.timeouts)
-            cumulative = accumulate(list(line.waits))  # copied in one C call: whole under the GIL
-            waits.add_metric(
-                [line.pool_name], list(zip(self._edges, cumulative, strict=True)), line.wait_seconds
-            )
-        yield from (pending, timeouts, waits)
-
-
-_pool_collector = _PoolCollector()
-REGISTRY.register(_pool_collector)
-
-
-def register_pools(main: Pool, reads: ReadPool, lines: tuple[PoolLine, ...]) -> None:
-    _pool_collector.main, _pool_collector.reads, _pool_collector.lines = main, reads, lines
+for _pool in ("main", "reads"):
+    DB_POOL_PENDING.labels(pool_name=_pool)
+    DB_POOL_TIMEOUTS.labels(pool_name=_pool)
+    DB_POOL_WAIT.labels(pool_name=_pool)
 
 
 def serve_metrics(port: int, host: str) -> None:

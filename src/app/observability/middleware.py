@@ -1,40 +1,34 @@
 """One pure-ASGI pass per request: request ID, head-sampled server span, RED metrics, the access line.
 
 It wraps the whole application (outside FastAPI's error middleware), so every response, a 500 and a
-413 included, gets its `X-Request-ID`, is counted and is logged exactly once. Excluded paths (health
-probes) get only the request ID.
+413 included, gets its `X-Request-ID`, is counted and is logged exactly once, in the request's own
+`finally`. The probe paths (`UNOBSERVED_PATHS`) get only the request ID.
 
-Written by hand rather than assembled from libraries, because the assembly is what made telemetry
-expensive (docs/adr/0005-hand-written-asgi-telemetry.md has the measurements):
-- the sampling decision comes first, so an untraced request creates no span, context or attribute
-  dict, and DB/Redis instrumentation is suppressed for it instead of producing non-recording spans;
-- the RED metrics are plain values read by a collector at scrape time (`http_metrics.py`), not
-  prometheus-client's children with a lock per change;
-- the access line is one orjson call for its own fields (and one per pass for the fields its lines share),
-  not a structlog processor chain (`logging.write_access_lines`);
-- a request's RED observation and access line are recorded at the end of the event loop's pass, for
-  every request that ended in it, with one write (`_record_finished`).
+One middleware rather than an assembly of libraries' (docs/adr/0005-telemetry-and-reads-on-library-types.md):
+the sampling decision (`HeadSampler`) comes first, so an untraced request creates no span, context or
+attribute dict, and DB/Redis instrumentation is suppressed for it instead of producing non-recording
+spans. Metrics are prometheus-client's (`app.observability.metrics`); the access line is structlog's
+JSON, written directly (`app.observability.logging.write_access_line`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import time
 from collections.abc import Awaitable
-from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from prometheus_client import Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
-from app.observability.context import UNOBSERVED_PATHS, FinishedRequest, inbound_trace_id, request_id
-from app.observability.logging import write_access_lines
+from app.observability.context import UNOBSERVED_PATHS, inbound_trace_id, request_id
+from app.observability.logging import AccessLog, access_fields, log_access
 from app.observability.tracing import UNTRACED, HeadSampler
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -53,130 +47,126 @@ class ObservabilityMiddleware:
         *,
         tracer: Tracer | None = None,
         sampler: HeadSampler | None = None,
-        excluded_prefixes: tuple[str, ...] = UNOBSERVED_PATHS,
+        access_log: AccessLog = log_access,
+        unobserved_paths: frozenset[str] = UNOBSERVED_PATHS,
     ) -> None:
         self.app = app
         self.tracer = tracer
         self.sampler = sampler or HeadSampler(1.0)
-        self.excluded_prefixes = excluded_prefixes
-        self._finished: list[FinishedRequest] = []  # requests that ended in this pass of the event loop
-        # Whether an untraced request must attach UNTRACED, so the DB and Redis instrumentations stand
-        # aside for it. A server builds this middleware after `tracing.untraced_by_default()`, in the
-        # context its requests inherit, and has nothing to attach or check (~3k instructions a request);
-        # in-process callers (tests, an embedding app) get it attached per request.
-        self._attach_untraced = tracer is not None and otel_context.get_current() is not UNTRACED
-        # The chance that a root request (no caller's `traceparent`: most requests) is traced. That draw
-        # is made inline in `__call__`, HeadSampler's rule for a root, as a call costs ~1.5k instructions.
-        self._root_ratio = self.sampler.ratio if tracer is not None else 0.0
+        self.access_log = access_log
+        self.unobserved_paths = unobserved_paths
+        # prometheus-client's children by label values, looked up once: `labels()` takes the metric's
+        # lock and checks the values on every call, and these label sets are few and fixed.
+        self._active: dict[str, Gauge] = {}
+        self._durations: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # One coroutine for the whole observed request, not a call into a second: a coroutine layer
-        # costs ~1.6k instructions a request (counted), hence this method's length.
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rid, traceparent = _read_headers(scope)
-        rid_header = (REQUEST_ID_HEADER, rid.encode())
         match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
         inbound = match.group(1).decode() if match else None  # the caller's trace ID
-        if scope["path"].startswith(self.excluded_prefixes):
-            await self._unobserved(scope, receive, _with_header(send, rid_header), rid, inbound)
-            return
         token = request_id.set(rid)
-        # Only a caller's trace is set: most requests carry none, and None is the default.
-        trace_token = inbound_trace_id.set(inbound) if inbound else None
+        trace_token = inbound_trace_id.set(inbound)
         try:
-            method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
-            status = 500
-            started_response = False
-            error: BaseException | None = None
-            if match is None and random.random() >= self._root_ratio:  # noqa: S311  # a root, not sampled
-                span, otel_token = None, otel_context.attach(UNTRACED) if self._attach_untraced else None
+            if scope["path"] in self.unobserved_paths:
+                await self._unobserved(scope, receive, _with_header(send, (REQUEST_ID_HEADER, rid.encode())))
             else:
-                span, otel_token = self._enter_trace(scope, method, match)
-            metrics.HTTP_SERVER.started(method)
-            started = time.perf_counter()
-
-            def send_observed(message: Message) -> Awaitable[None]:
-                # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
-                nonlocal status, started_response
-                if message["type"] == "http.response.start":
-                    status, started_response = message["status"], True
-                    message["headers"] = [*message.get("headers", ()), rid_header]
-                return send(message)
-
-            try:
-                await self.app(scope, receive, send_observed)
-            except Exception as exc:
-                # FastAPI re-raises after its handler logged the error and sent the 500; answered
-                # once, logged once. Raise only what never became a response.
-                error = exc
-                if not started_response:
-                    raise
-            finally:
-                ended = time.perf_counter()
-                if otel_token is not None:
-                    otel_context.detach(otel_token)
-                template = route_template(scope)
-                trace_id = span_id = None
-                if span is not None:
-                    trace_id, span_id = _end_server_span(span, method, template, status, error)
-                if not self._finished:
-                    asyncio.get_running_loop().call_soon(self._record_finished)
-                seconds = ended - started
-                self._finished.append(
-                    (rid, trace_id or inbound, span_id, method, template, scope["path"], status, seconds)
-                )
+                await self._observed(scope, receive, send, rid, match)
         finally:
-            if trace_token is not None:
-                inbound_trace_id.reset(trace_token)
+            inbound_trace_id.reset(trace_token)
             request_id.reset(token)
 
-    def _enter_trace(
-        self, scope: Scope, method: str, traceparent: re.Match[bytes] | None
-    ) -> tuple[Span | None, Token[Context] | None]:
-        """The server span of a root request drawn for tracing, or of a caller's traced request (the
-        caller's sampled flag decides, as HeadSampler says), and the token of the context it runs in."""
-        sampled = self.sampler.sampled(bool(int(traceparent.group(2), 16) & 1)) if traceparent else True
-        if self.tracer is not None and sampled:
-            span, span_context = _start_server_span(self.tracer, scope, method)
-            return span, otel_context.attach(span_context)
-        return None, otel_context.attach(UNTRACED) if self._attach_untraced else None
-
-    async def _unobserved(
-        self, scope: Scope, receive: Receive, send: Send, rid: str, inbound: str | None
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, traceparent: re.Match[bytes] | None
     ) -> None:
-        """An excluded path (a health probe): its request ID for its own log lines, nothing more."""
-        token = request_id.set(rid)
-        trace_token = inbound_trace_id.set(inbound) if inbound else None
-        otel_token = otel_context.attach(UNTRACED) if self._attach_untraced else None
+        rid_header = (REQUEST_ID_HEADER, rid.encode())
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
+        status = 500
+        started_response = False
+        error: BaseException | None = None
+        span, context = self._start_span(scope, method, traceparent)
+        otel_token = otel_context.attach(context) if self.tracer is not None else None
+        active = self._active_gauge(method)
+        active.inc()
+        started = time.perf_counter()
+
+        def send_observed(message: Message) -> Awaitable[None]:
+            # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status, started_response = message["status"], True
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            return send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        except Exception as exc:
+            # FastAPI re-raises after its handler logged the error and sent the 500; answered once,
+            # logged once. Raise only what never became a response.
+            error = exc
+            if not started_response:
+                raise
+        finally:
+            seconds = time.perf_counter() - started
+            if otel_token is not None:
+                otel_context.detach(otel_token)
+            active.dec()
+            template = route_template(scope)
+            trace_id = span_id = None
+            if span is not None:
+                trace_id, span_id = _end_server_span(span, method, template, status, error)
+            trace_id = trace_id or inbound_trace_id.get()
+            exemplar = {"trace_id": trace_id} if trace_id else None
+            self._duration(method, template, status).observe(seconds, exemplar)
+            self.access_log(
+                access_fields(
+                    path=scope["path"], method=method, route=template, status=status, seconds=seconds,
+                    rid=rid, trace_id=trace_id, span_id=span_id,
+                )
+            )  # fmt: skip
+
+    def _active_gauge(self, method: str) -> Gauge:
+        gauge = self._active.get(method)
+        if gauge is None:
+            gauge = self._active[method] = metrics.HTTP_ACTIVE.labels(method)
+        return gauge
+
+    def _duration(self, method: str, template: str, status: int) -> Histogram:
+        key = (method, template, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = metrics.HTTP_DURATION.labels(method, template, str(status))
+        return child
+
+    def _start_span(
+        self, scope: Scope, method: str, traceparent: re.Match[bytes] | None
+    ) -> tuple[Span | None, Context]:
+        """The request's server span if the sampler traces it (the caller's sampled flag counts), and
+        the context to run the request in: UNTRACED when not traced, so the DB and Redis
+        instrumentations stand aside; else the caller's context with the span current, so they
+        record child spans."""
+        if self.tracer is None:
+            return None, UNTRACED
+        parent_sampled = bool(int(traceparent.group(2), 16) & 1) if traceparent else None
+        if not self.sampler.sampled(parent_sampled):
+            return None, UNTRACED
+        return _start_server_span(self.tracer, scope, method)
+
+    async def _unobserved(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A probe path: its request ID for its own log lines, nothing more."""
+        otel_token = otel_context.attach(UNTRACED) if self.tracer is not None else None
         try:
             await self.app(scope, receive, send)
         finally:
             if otel_token is not None:
                 otel_context.detach(otel_token)
-            if trace_token is not None:
-                inbound_trace_id.reset(trace_token)
-            request_id.reset(token)
-
-    def _record_finished(self) -> None:
-        """The RED observations and access lines of the requests that ended in the last loop pass.
-
-        Once per pass rather than once per request: the same instructions run together, not between
-        the app's, and took telemetry on the cached order read from 17 % to 14 % of its throughput
-        (bench/README.md); the pass's lines go out in one write, stamped with the time they are written.
-        A pass lasts milliseconds, so metrics and logs lag the response by that much; lines of a
-        process killed mid-pass are lost with it, as a log shipper's buffer would be.
-        """
-        finished, self._finished = self._finished, []
-        metrics.HTTP_SERVER.record(finished)
-        write_access_lines(finished)
 
 
 def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> tuple[Span, Context]:
     """The request's server span (HTTP semantic conventions), child of the caller's context if any,
-    and the context to run the request in: the caller's with the span current, not the process's
-    UNTRACED, so the DB and Redis instrumentations record child spans."""
+    and that context with the span current."""
     carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     attributes: dict[str, Any] = {
         "http.request.method": method,
@@ -228,7 +218,6 @@ def route_template(scope: Scope) -> str:
 
     FastAPI 0.165 applies `include_router` prefixes lazily: `scope["route"].path` lacks them, and the
     full template lives on the effective route context (pinned FastAPI minor; a test guards it).
-    Looked up with `try` (free when nothing raises), not `.get(..., {})`: ~1k instructions a request.
     """
     try:
         template: str = scope["fastapi"]["effective_route_context"].path_format
@@ -249,7 +238,6 @@ def _read_headers(scope: Scope) -> tuple[str, bytes | None]:
         elif name == b"traceparent":
             traceparent = value
     # 128 random bits as 32 hex digits, as a UUID4 has, without the UUID object: an ID, not a secret.
-    # (`to_bytes().hex()` formats them in half the time of an f-string's `:032x`.)
     return rid or random.getrandbits(128).to_bytes(16).hex(), traceparent
 
 

@@ -1,14 +1,15 @@
-"""OpenTelemetry tracing, configured only by the standard OTEL_* variables.
+"""OpenTelemetry tracing, configured by the standard OTEL_* variables and one setting.
 
 - `OTEL_SDK_DISABLED=true`: no tracer provider at all (logs still carry a caller's trace ID).
 - No exporter unless one is configured (`OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` or
   `OTEL_TRACES_EXPORTER=otlp|console`): spans still carry IDs into logs and propagation, and nothing
   is sent anywhere.
 - Sampling: `OTEL_TRACES_SAMPLER`/`_ARG`, default `parentbased_traceidratio` at 0.01: at the rate one
-  task serves, 1 % is tens of traces a second, and each traced request costs 85 to 170 µs of CPU
-  (docs/observability.md, ADR 0005). The decision is taken once per request, first thing in
-  ObservabilityMiddleware (`HeadSampler`): an unsampled request creates no span, and the DB and Redis
-  instrumentations stand aside for it.
+  task serves, that is tens of traces a second, and a traced request costs far more CPU than an
+  untraced one (ADR 0005). The rule is `HeadSampler`'s, asked once per request before any span
+  exists, so an unsampled request creates no span and the DB and Redis instrumentations stand aside
+  for it. A caller's sampled `traceparent` is honoured (W3C), up to TRACE_SAMPLED_PARENTS_PER_SECOND
+  per process, so callers cannot make every request traced.
   Samplers we do not know (`jaeger_remote`, `xray`, ...) are left to the SDK, which reads the same
   variables.
 """
@@ -17,17 +18,16 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import override
 
 from opentelemetry import context as otel_context
-
-# The key behind the public `suppress_instrumentation()`, which every contrib instrumentation checks;
-# a prebuilt context is cheaper than entering that context manager per request.
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -35,11 +35,13 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, Sam
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
-from app.store.database import Database
 
 DEFAULT_SAMPLE_RATIO = 0.01
+# TRACE_SAMPLED_PARENTS_PER_SECOND's default (app.settings; a test checks they agree).
+DEFAULT_PARENTS_PER_SECOND = 20.0
 _FIXED_RATIOS = {
     "always_on": 1.0,
     "parentbased_always_on": 1.0,
@@ -47,38 +49,60 @@ _FIXED_RATIOS = {
     "parentbased_always_off": 0.0,
 }
 _RATIO_SAMPLERS = {"traceidratio", "parentbased_traceidratio"}
-# The context of work that is not traced: the contrib DB and Redis instrumentations skip at once, so
-# an untraced request makes no non-recording spans.
-UNTRACED = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, Context())
 
 
-def untraced_by_default() -> None:
-    """Start this thread's work untraced: tasks created from now on (the server's, and each request's)
-    inherit UNTRACED, and only the requests ObservabilityMiddleware traces switch to a context of
-    their own. Otherwise it attaches and detaches UNTRACED for each of the 99 % it does not trace:
-    ~4k of its ~73k instructions per request (bench/README.md). Call it before the event loop starts
-    and before building the middleware, which then learns it needs not check per request either.
-    """
-    otel_context.attach(UNTRACED)
+def _untraced_context() -> Context:
+    """An empty context with instrumentation suppressed (OpenTelemetry's `suppress_instrumentation`),
+    built once: the contrib DB and Redis instrumentations skip at once under it, so an untraced
+    request makes no non-recording spans."""
+    token = otel_context.attach(Context())
+    try:
+        with suppress_instrumentation():
+            return otel_context.get_current()
+    finally:
+        otel_context.detach(token)
 
 
-@dataclass(frozen=True, slots=True)
+UNTRACED = _untraced_context()
+
+
+@dataclass(slots=True)
 class HeadSampler:
-    """Whether a request is traced, decided before any span exists (ObservabilityMiddleware).
+    """Whether a request is traced: the service's one sampling rule, asked by ObservabilityMiddleware
+    before any span exists.
 
-    With a caller's `traceparent` (and a parent-based sampler) the caller's decision stands;
-    otherwise one request in `1 / ratio` is traced.
+    With a caller's `traceparent` (and a parent-based sampler) the caller's decision stands, except
+    that at most `parent_rate` of the callers' sampled requests a second are traced (a token bucket
+    holding one second's worth); otherwise one request in `1 / ratio` is traced.
     """
 
     ratio: float
     respect_parent: bool = True
+    parent_rate: float = DEFAULT_PARENTS_PER_SECOND
+    _tokens: float = field(init=False)
+    _refilled_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._tokens, self._refilled_at = self._capacity, time.monotonic()
+
+    @property
+    def _capacity(self) -> float:
+        return max(1.0, self.parent_rate) if self.parent_rate > 0 else 0.0
 
     def sampled(self, parent_sampled: bool | None) -> bool:
         """`parent_sampled`: the sampled flag of the caller's W3C `traceparent`, None without one."""
         if self.respect_parent and parent_sampled is not None:
-            return parent_sampled
-        # The whole rule for a root, which ObservabilityMiddleware draws inline: random() is in [0, 1).
+            return parent_sampled and self._take_token()
         return random.random() < self.ratio  # noqa: S311  # not security
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        elapsed, self._refilled_at = now - self._refilled_at, now
+        self._tokens = min(self._capacity, self._tokens + elapsed * self.parent_rate)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 class _RequestRootsOnly(Sampler):
@@ -103,8 +127,9 @@ class _RequestRootsOnly(Sampler):
         return "RequestRootsOnly"
 
 
-def sampling_from_env() -> tuple[Sampler | None, HeadSampler]:
-    """(the SDK sampler, the head sampler) for the OTEL_TRACES_SAMPLER variables."""
+def sampling_from_env(parent_rate: float = DEFAULT_PARENTS_PER_SECOND) -> tuple[Sampler | None, HeadSampler]:
+    """(the SDK sampler, the head sampler) for the OTEL_TRACES_SAMPLER variables; `parent_rate` is
+    TRACE_SAMPLED_PARENTS_PER_SECOND."""
     name = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_traceidratio").strip().lower()
     if name in _FIXED_RATIOS:
         ratio = _FIXED_RATIOS[name]
@@ -116,7 +141,8 @@ def sampling_from_env() -> tuple[Sampler | None, HeadSampler]:
             ratio = default
     else:
         return None, HeadSampler(1.0, respect_parent=False)  # the SDK's own sampler decides
-    return ParentBased(root=_RequestRootsOnly()), HeadSampler(ratio, name.startswith("parentbased"))
+    head = HeadSampler(ratio, name.startswith("parentbased"), parent_rate)
+    return ParentBased(root=_RequestRootsOnly()), head
 
 
 def create_tracer_provider(settings: Settings) -> TracerProvider | None:
@@ -151,10 +177,9 @@ def _exporting_processor() -> SpanProcessor | None:
     return None
 
 
-def instrument_clients(provider: TracerProvider, db: Database, redis: Redis) -> None:
-    """DB and Redis spans, children of the request's server span."""
-    db.tracer = provider.get_tracer("app.store")
-    engine = db.engine
+def instrument_clients(provider: TracerProvider, engine: AsyncEngine, redis: Redis) -> None:
+    """SQLAlchemy and Redis spans, children of the request's server span. (The read pool's spans are
+    made by `Database.fetchrow`, with a tracer from the same provider.)"""
     instrumentor = SQLAlchemyInstrumentor()  # a singleton: re-instrumenting needs uninstrument first
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()

@@ -1,4 +1,5 @@
-"""Customer rows in Postgres."""
+"""Customer rows in Postgres: written and read in a transaction with SQLAlchemy, read alone on the
+read pool (the rule: `app.store.database`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.store.database import Database
 from app.store.tables import customers
 
 
@@ -33,5 +35,16 @@ async def insert_customer(
 
 
 async def get_customer(conn: AsyncConnection, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    """The customer, inside the caller's transaction."""
     row = (await conn.execute(select(customers).where(customers.c.id == customer_id))).mappings().first()
+    return dict(row) if row else None
+
+
+# Plain SQL for the driver (Database.fetchrow); the columns are the table's.
+_CUSTOMER_BY_ID = f"SELECT {', '.join(customers.c.keys())} FROM customers WHERE id = $1"  # noqa: S608
+
+
+async def read_customer(db: Database, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    """The customer, on its own (no transaction)."""
+    row = await db.fetchrow(_CUSTOMER_BY_ID, customer_id)
     return dict(row) if row else None

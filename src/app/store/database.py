@@ -1,17 +1,17 @@
 """Postgres: two bounded pools with timeouts, their saturation metrics, and one error for "unavailable".
 
-- The main pool is SQLAlchemy's (writes, transactions, every query but one).
-- The read pool holds plain asyncpg connections, for the hot single-row read (`fetchrow`). Measured
-  on a primary-key read, SQLAlchemy's async checkout and release (greenlet hops, pool events,
-  connection wrappers) cost more CPU than the query itself (bench/README.md,
-  docs/adr/0008-order-cache.md); `read_pool.py` says why it is not asyncpg's pool either.
+Which path a query takes: a transaction or a write goes through SQLAlchemy (`Database.begin`); a
+single-row read outside a transaction goes through `Database.fetchrow`, on asyncpg's own pool.
+
+SQLAlchemy's async connection checkout and release cost several times the CPU of the primary-key read
+itself (docs/adr/0005-telemetry-and-reads-on-library-types.md has the numbers), so those reads skip it
+and use asyncpg's pool directly. Both pools are entered through a `PoolLine`: first come, first served.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.observability import metrics
 from app.settings import Settings
-from app.store.read_pool import ReadPool
+
+# Errors of the connection, not of the query: the read's connection is not to be trusted again.
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # "another operation is in progress": a connection cut mid-query
+    OSError,
+)
 
 
 class DatabaseUnavailableError(Exception):
@@ -35,48 +42,39 @@ class DatabaseUnavailableError(Exception):
 class PoolLine:
     """Where a pool's callers wait for a connection: first come first served, up to the pool timeout.
 
-    SQLAlchemy's `AsyncAdaptedQueuePool` (and asyncpg's `Pool`, which the read pool once was) waits on
-    an `asyncio.Queue`. A released connection goes to whichever task asks next, and a woken waiter that
-    finds it taken goes to the back of the line, so under load some requests went round several times:
-    a p99 several times the median, and now and then a timeout. `asyncio.Semaphore` is first come first
-    served (Python 3.12): with one slot per connection, waiting happens here and the pool always has a
-    connection to give (the read pool has no waiting of its own).
-
-    It also counts the waiters, the waits and the timeouts, in plain values that the pool collector
-    reads at scrape time (`metrics.register_pools`), as the RED metrics are kept. prometheus-client's
-    locked gauge and histogram, with a timeout scope around every checkout, made entering and leaving
-    ~6.8 µs; a caller that finds a free slot and nobody ahead now takes it at once (~0.9 µs, both).
+    SQLAlchemy's and asyncpg's pools wait on an `asyncio.Queue`: a released connection goes to
+    whichever task asks next, and a woken waiter that finds it taken goes to the back of the line, so
+    under load a few requests go round several times (a long latency tail, and now and then a
+    timeout). `asyncio.Semaphore` is first come first served: with one slot per connection, waiting
+    happens here and the pool behind always has a connection to give.
     """
 
     def __init__(self, pool_name: str, size: int, timeout: float) -> None:
         self.pool_name = pool_name
         self._slots = asyncio.Semaphore(size)
         self._timeout = timeout
-        self.pending = 0
-        self.timeouts = 0
-        self.waits = [0] * (len(metrics.DB_POOL_WAIT_BUCKETS) + 1)  # per bucket, the last is +Inf
-        self.wait_seconds = 0.0
+        self._pending = metrics.DB_POOL_PENDING.labels(pool_name=pool_name)
+        self._timeouts = metrics.DB_POOL_TIMEOUTS.labels(pool_name=pool_name)
+        self._waits = metrics.DB_POOL_WAIT.labels(pool_name=pool_name)
 
     async def enter(self) -> None:
         if not self._slots.locked():  # a free slot and nobody waiting for it: no wait, no timer
             await self._slots.acquire()
-            self.waits[0] += 1
+            self._waits.observe(0.0)
             return
-        self.pending += 1
+        self._pending.inc()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 await self._slots.acquire()
         except TimeoutError as error:
-            self.timeouts += 1
+            self._timeouts.inc()
             raise DatabaseUnavailableError(
                 f"no {self.pool_name} connection within the pool timeout"
             ) from error
         finally:
-            self.pending -= 1
-            waited = time.perf_counter() - started
-            self.waits[bisect_left(metrics.DB_POOL_WAIT_BUCKETS, waited)] += 1
-            self.wait_seconds += waited
+            self._pending.dec()
+            self._waits.observe(time.perf_counter() - started)
 
     def leave(self) -> None:
         self._slots.release()
@@ -113,27 +111,26 @@ def _server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def create_read_pool(settings: Settings) -> ReadPool:
-    """The hot-read pool. It opens connections on demand, so the service starts, and reports itself
-    not ready, while Postgres is away."""
+def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """asyncpg's pool for single-row reads, not yet initialised (`await` it, as `Database.open` does).
+
+    No connection at start (`min_size=0`), so the service starts, and reports itself not ready, while
+    Postgres is away. Idle connections are kept, at most DB_READ_POOL_SIZE, as the main pool keeps
+    its own: closing them after a while costs a timer set and cancelled on every read; a connection
+    the server closed is replaced when it is next acquired.
+    """
     dsn = make_url(settings.database_url.get_secret_value()).set(drivername="postgresql")
-    dsn_text = dsn.render_as_string(hide_password=False)
-
-    async def connect() -> asyncpg.Connection:
-        conn = await asyncpg.connect(
-            dsn_text,
-            timeout=settings.db_connect_timeout,
-            command_timeout=settings.db_statement_timeout,
-            server_settings=_server_settings(settings),
-        )
-        try:
-            await _decode_json(conn)
-        except BaseException:
-            conn.terminate()
-            raise
-        return conn
-
-    return ReadPool(connect, settings.db_read_pool_size)
+    return asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=settings.db_read_pool_size,
+        timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_statement_timeout,
+        server_settings=_server_settings(settings),
+        init=_decode_json,
+        reset=_keep_session,
+        max_inactive_connection_lifetime=0,
+    )
 
 
 async def _decode_json(conn: asyncpg.Connection) -> None:
@@ -146,33 +143,34 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset: a read on this pool changes no session state (no SET, LISTEN, advisory lock
+    or cursor), so the reset query asyncpg runs by default would be one more round trip per read. A
+    read that fails takes its connection out of the pool instead (`Database.fetchrow`)."""
+
+
 class Database:
     """Hands out connections and turns pool and connection failures into one typed error."""
 
-    def __init__(
-        self, engine: AsyncEngine, pool_capacity: int, read_pool: ReadPool, pool_timeout: float
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, read_pool: asyncpg.Pool, settings: Settings) -> None:
         self.engine = engine
         self.read_pool = read_pool
-        self._main_line = PoolLine("main", pool_capacity, pool_timeout)
-        self._read_line = PoolLine("reads", read_pool.max_size, pool_timeout)
-        # Set when tracing is on: fetchrow bypasses SQLAlchemy, so its query span is made here.
+        capacity = settings.db_pool_size + settings.db_max_overflow
+        self._main_line = PoolLine("main", capacity, settings.db_pool_timeout)
+        self._read_line = PoolLine("reads", settings.db_read_pool_size, settings.db_pool_timeout)
+        # Set when tracing is on: fetchrow bypasses SQLAlchemy's instrumentation, so its span is made here.
         self.tracer: Tracer | None = None
-        metrics.DB_POOL_MAX.labels(pool_name="main").set(pool_capacity)
-        metrics.DB_POOL_MAX.labels(pool_name="reads").set(read_pool.max_size)
-        metrics.register_pools(engine.sync_engine.pool, read_pool, (self._main_line, self._read_line))
+        _export_pool_usage(engine, read_pool, capacity, settings.db_read_pool_size)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Database:
+        """Both pools, ready to hand out connections; neither has connected yet."""
+        return cls(create_engine(settings), await create_read_pool(settings), settings)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction: committed on success, rolled back on error."""
         async with self._connect() as conn, conn.begin():
-            yield conn
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for single-statement reads: autocommit, so no BEGIN and ROLLBACK round trips."""
-        async with self._connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager
@@ -202,63 +200,56 @@ class Database:
             raise DatabaseUnavailableError("database did not answer in time") from error
         finally:
             # Releasing rolls back, and on a connection that Postgres cut mid-operation that rollback
-            # can fail (asyncpg: "another operation is in progress"). That failure used to replace the
-            # request's outcome with a 500 (the Postgres outage fault test found it). The outcome stands:
-            # the result was already read or committed, or the request's own error is on its way. The
+            # can fail (asyncpg: "another operation is in progress"). The request's outcome stands: the
+            # result was already read or committed, or the request's own error is on its way. The
             # connection is back in the pool regardless, which discards it when its reset fails too.
             with suppress(exc.DBAPIError, OSError, TimeoutError):
                 await conn.close()
 
     async def fetchrow(self, query: str, *args: object) -> Mapping[str, Any] | None:
-        """A hot-path read on the read pool: one statement, no transaction."""
-        conn = await self._acquire_read()
-        reusable = False
+        """One row (or None) of a single-statement read, outside any transaction, on the read pool."""
+        await self._read_line.enter()
         try:
-            record = await self._fetchrow(conn, query, args)
-            reusable = True
-            return record
-        except (
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,  # "another operation is in progress": a connection cut mid-query
-            OSError,
-        ) as error:
+            return await self._fetchrow_in_line(query, args)
+        finally:
+            self._read_line.leave()  # whatever happens, the slot is freed
+
+    async def _fetchrow_in_line(self, query: str, args: tuple[object, ...]) -> Mapping[str, Any] | None:
+        try:
+            async with self.read_pool.acquire() as conn:
+                try:
+                    if self.tracer is not None and trace.get_current_span().is_recording():
+                        return await self._traced_fetchrow(self.tracer, conn, query, args)
+                    record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
+                    return record
+                except BaseException:
+                    # Any failure, cancellation included, may leave the connection mid-protocol; with
+                    # no reset on release, it must not serve another read. (A connection the server
+                    # closed is already back in the pool, and refuses the call.)
+                    with suppress(asyncpg.InterfaceError):
+                        conn.terminate()
+                    raise
+        except _CONNECTION_ERRORS as error:
             raise DatabaseUnavailableError("database connection lost") from error
-        except TimeoutError as error:  # command_timeout, beside the server's statement_timeout
+        except TimeoutError as error:  # connect timeout or command_timeout, beside statement_timeout
             raise DatabaseUnavailableError("database did not answer in time") from error
         except asyncpg.PostgresError as error:
             if _unavailable_sqlstate(error.sqlstate):
                 raise DatabaseUnavailableError("database did not answer in time") from error
             raise
-        finally:
-            try:
-                self.read_pool.release(conn, reusable=reusable)
-            finally:
-                self._read_line.leave()  # whatever happens, the slot is freed (a lost slot is never found)
 
-    async def _fetchrow(
-        self, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
+    @staticmethod
+    async def _traced_fetchrow(
+        tracer: Tracer, conn: asyncpg.Connection, query: str, args: tuple[object, ...]
     ) -> Mapping[str, Any] | None:
-        if self.tracer is not None and trace.get_current_span().is_recording():
-            with self.tracer.start_as_current_span(
-                query.split(" ", 1)[0],
-                kind=SpanKind.CLIENT,
-                attributes={"db.system.name": "postgresql", "db.query.text": query},
-            ):
-                return await conn.fetchrow(query, *args)  # type: ignore[no-any-return]
-        record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
-        return record
-
-    async def _acquire_read(self) -> asyncpg.Connection:
-        await self._read_line.enter()
-        try:
-            conn = await self.read_pool.acquire()
-        except BaseException as error:
-            self._read_line.leave()
-            if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
-                raise DatabaseUnavailableError("cannot connect to the database") from error
-            raise
-        return conn
+        """The read under a client span of its own, as SQLAlchemy's instrumentation makes for its queries."""
+        with tracer.start_as_current_span(
+            query.split(" ", 1)[0],
+            kind=SpanKind.CLIENT,
+            attributes={"db.system.name": "postgresql", "db.query.text": query},
+        ):
+            record: Mapping[str, Any] | None = await conn.fetchrow(query, *args)
+            return record
 
     async def ping(self) -> None:
         """Raises when Postgres cannot be reached: for the readiness probe only.
@@ -266,16 +257,31 @@ class Database:
         A pool whose every connection is checked out is busy, not down: its connections are serving
         queries, and each of those fails within DB_STATEMENT_TIMEOUT if Postgres goes away. Waiting for
         a free slot instead would time the probe out, and a load spike would take every task out of the
-        load balancer at once (the fault tests found readiness 503 under a full pool).
+        load balancer at once.
         """
         if self._main_line.full():
             return
-        async with self.connect() as conn:
+        async with self._connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.read_pool.close()
         await self.engine.dispose()
+
+
+def _export_pool_usage(engine: AsyncEngine, read_pool: asyncpg.Pool, main_max: int, reads_max: int) -> None:
+    """Each pool's size and occupancy, read from the pool itself when Prometheus scrapes."""
+    main = engine.sync_engine.pool
+    metrics.DB_POOL_MAX.labels(pool_name="main").set(main_max)
+    metrics.DB_POOL_MAX.labels(pool_name="reads").set(reads_max)
+    usage = metrics.DB_POOL_USAGE
+    usage.labels(pool_name="main", state="used").set_function(main.checkedout)  # type: ignore[attr-defined]
+    usage.labels(pool_name="main", state="idle").set_function(main.checkedin)  # type: ignore[attr-defined]
+    usage.labels(pool_name="reads", state="used").set_function(
+        lambda: read_pool.get_size() - read_pool.get_idle_size()
+    )
+    usage.labels(pool_name="reads", state="idle").set_function(read_pool.get_idle_size)
 
 
 def _is_unavailable(error: exc.DBAPIError) -> bool:

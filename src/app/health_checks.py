@@ -40,7 +40,9 @@ class Report:
     redis: CheckResult
 
 
-class Health:
+class HealthChecks:
+    """The service's phase and its dependency probes, run at most once per HEALTH_CACHE_SECONDS."""
+
     def __init__(self, probes: dict[str, Probe], *, timeout: float, cache_seconds: float) -> None:
         self.probes = probes  # {"postgresql": ..., "redis": ...}
         self.timeout = timeout

@@ -1,6 +1,7 @@
-"""Redis: a best-effort cache. Every call is bounded by REDIS_TIMEOUT and never raises.
+"""Redis: the idempotency store, best effort. Every call is bounded by REDIS_TIMEOUT and never raises.
 
-Redis is a speed-up only: when it is down or slow, callers get a miss and go to Postgres. Failures are
+It remembers recent Idempotency-Keys so a retry is answered without a query. Redis is a speed-up
+only: when it is down or slow, callers get a miss and go to Postgres, the source of truth. Failures are
 counted (`redis_client_errors_total`) and logged once per kind per minute, not once per request.
 """
 
@@ -34,7 +35,9 @@ def create_redis(settings: Settings) -> Redis:
     )
 
 
-class Cache:
+class IdempotencyStore:
+    """Records by key under a prefix, each with a time to live."""
+
     def __init__(self, client: Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
