@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help sync tools lint format test check audit run migrate bench bench-telemetry smoke
+.PHONY: help sync tools lint format test check audit run migrate bench bench-telemetry smoke rename
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ bench-telemetry: sync ## Telemetry's cost on the cached order read, over 10 alte
 
 smoke: ## The compose stack for real: up --build --wait, quick-start calls, JSON logs, clean stop (needs Docker)
 	scripts/smoke.sh
+
+rename: ## Adopt the template: rename the service everywhere its name is a contract (NAME=<new-name>)
+	python3 scripts/rename.py "$(NAME)"

@@ -1,0 +1,171 @@
+"""`make rename NAME=<new-name>` adopts the template under a new name, and leaves a working project.
+
+The rename runs on a temporary copy of the tracked files (a git work tree of its own, as a fresh clone
+is), which must then pass `make lint` and `make check` and hold the old name nowhere outside the
+allow-list below. Every file is searched, so a file added later with the name in it is covered too.
+`make check` in the copy runs tests/infra again, this test included: there it skips itself
+(RENAME_TEST_COPY), so it neither recurses nor runs twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import ROOT
+
+NEW_NAME = "billing-svc"
+INSIDE_COPY = "RENAME_TEST_COPY"
+# Files that may keep the template's name, each with the reason. None needs to: the name is the compose
+# project's, and scripts/rename.py reads it from there instead of spelling it.
+ALLOWED: dict[str, str] = {}
+# Places where the new name must appear: one per kind of contract.
+CONTRACTS = (
+    "docker-compose.yml",  # compose project, images, OTEL_SERVICE_NAME
+    "terraform/bootstrap/ecr.tf",  # ECR repository
+    "terraform/modules/stack/main.tf",  # ECS names
+    ".github/workflows/deploy.yml",  # what the pipeline deploys
+    "ops/prometheus/rules/alerts.yml",  # alert labels
+    "ops/prometheus/prometheus.yml",  # the scrape job
+    "runbooks/README.md",
+    "src/app/observability/tracing.py",  # the OTel service name's default
+)
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get(INSIDE_COPY) == "1", reason="inside the renamed copy: the outer run is this test"
+)
+
+
+def current_name() -> str:
+    match = re.search(r"^name:\s*(\S+)\s*$", (ROOT / "docker-compose.yml").read_text(), re.M)
+    assert match, "docker-compose.yml has no top-level `name:`"
+    return match[1]
+
+
+def copy_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for commands in the copy: none of this run's virtualenv or coverage settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COV_", "COVERAGE", "PYTEST_", "VIRTUAL_ENV", "UV_PROJECT"))
+    }
+    env |= {"UV_PYTHON_DOWNLOADS": "never", INSIDE_COPY: "1", **(extra or {})}
+    return env
+
+
+def run(copy: Path, *command: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command), cwd=copy, env=copy_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def tracked_copy(destination: Path) -> Path:
+    """The tracked files (and untracked, not ignored ones: uncommitted work comes along) in a fresh repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for relative in filter(None, listed.split("\0")):
+        source = ROOT / relative
+        if source.is_file() or source.is_symlink():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    # The pinned tools are installed once per machine, not per copy.
+    (destination / ".tools").symlink_to(ROOT / ".tools")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(command, cwd=destination, check=True, capture_output=True)
+    return destination
+
+
+def project_files(copy: Path) -> list[Path]:
+    """Every file of the copy but git's and the tools' and virtualenv's."""
+    return [
+        path
+        for path in sorted(copy.rglob("*"))
+        if path.relative_to(copy).parts[0] not in {".git", ".venv", ".tools"} and path.is_file()
+    ]
+
+
+def leftovers(copy: Path, names: list[str]) -> list[str]:
+    pattern = re.compile("|".join(map(re.escape, names)))
+    found = []
+    for path in project_files(copy):
+        relative = path.relative_to(copy)
+        if str(relative) in ALLOWED or relative.name == "uv.lock":
+            continue
+        if pattern.search(str(relative)):
+            found.append(f"{relative} (its path)")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [
+            f"{relative}:{n}: {line.strip()[:100]}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if pattern.search(line)
+        ]
+    return found
+
+
+def test_rename_refuses_a_name_that_is_not_a_valid_label(tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(ROOT / "scripts" / "rename.py", tmp_path / "scripts" / "rename.py")
+    compose = tmp_path / "docker-compose.yml"
+    shutil.copy2(ROOT / "docker-compose.yml", compose)
+    before = compose.read_text()
+    for bad in (
+        "Billing",
+        "billing_svc",
+        "-billing",
+        "billing-",
+        "b1",
+        "9lives",
+        "a" * 22,
+        "billing.svc",
+        "",
+    ):
+        result = subprocess.run(
+            ["python3", str(tmp_path / "scripts" / "rename.py"), bad],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, f"rename accepted {bad!r}"
+        assert "not a valid name" in result.stderr or "usage" in result.stderr, result.stderr
+    assert compose.read_text() == before, "a refused rename changed a file"
+
+
+def test_rename_leaves_a_project_that_passes_lint_and_check(tmp_path: Path) -> None:
+    old = current_name()
+    names = [old, old.replace("-", "_")]
+    copy = tracked_copy(tmp_path / "project")
+    files_before = len(project_files(copy))
+
+    renamed = run(copy, "make", "rename", f"NAME={NEW_NAME}", timeout=120)
+    assert renamed.returncode == 0, f"make rename failed:\n{renamed.stdout}\n{renamed.stderr}"
+    again = run(copy, "make", "rename", f"NAME={NEW_NAME}", timeout=120)
+    assert again.returncode == 2, "renaming to the name the project already has must be refused"
+
+    left = leftovers(copy, names)
+    assert not left, (
+        f"{old} is left after the rename (fix scripts/rename.py or allow-list it):\n" + "\n".join(left[:40])
+    )
+    assert len(project_files(copy)) == files_before, "the rename added or removed files"
+    for contract in CONTRACTS:
+        assert NEW_NAME in (copy / contract).read_text(), f"{contract} does not name the service {NEW_NAME}"
+
+    for target in ("lint", "check"):
+        result = run(copy, "make", target)
+        assert result.returncode == 0, (
+            f"`make {target}` fails in the renamed project:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+        )
