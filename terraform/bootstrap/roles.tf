@@ -519,7 +519,7 @@ data "aws_iam_policy_document" "deploy" {
     sid = "CodeDeployDeployments"
     actions = [
       "codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
-      "codedeploy:StopDeployment", "codedeploy:ContinueDeployment",
+      "codedeploy:StopDeployment", "codedeploy:ContinueDeployment", "codedeploy:ListDeployments",
     ]
     resources = ["${local.arn_prefix.codedeploy}:deploymentgroup:orders-api-${each.key}/orders-api-${each.key}"]
   }
@@ -534,6 +534,14 @@ data "aws_iam_policy_document" "deploy" {
     sid       = "CodeDeployConfigs"
     actions   = ["codedeploy:GetDeploymentConfig"]
     resources = ["${local.arn_prefix.codedeploy}:deploymentconfig:*"]
+  }
+
+  # The release record: each deploy and rollback adds a version, and rollback reads their history
+  # to find the previously deployed digest (.github/scripts/record-release.sh, previous-release.sh).
+  statement {
+    sid       = "TheReleaseRecord"
+    actions   = ["ssm:GetParameterHistory", "ssm:PutParameter"]
+    resources = ["arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter/orders-api/${each.key}/release"]
   }
 }
 

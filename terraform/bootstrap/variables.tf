@@ -44,7 +44,7 @@ variable "environments" {
 variable "deploy_environments" {
   description = "Environments the pipeline deploys images to (each gets orders-api-github-deploy-<env>)."
   type        = list(string)
-  default     = ["staging", "prod"]
+  default     = ["dev", "staging", "prod"]
 
   validation {
     condition     = alltrue([for env in var.deploy_environments : contains(["dev", "staging", "prod"], env)])

@@ -318,7 +318,11 @@ async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_and_recovers
 ) -> None:
     pool_timeout = 0.2
     server = await asyncio.to_thread(
-        start_server, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT=str(pool_timeout)
+        start_server,
+        DB_POOL_SIZE="1",
+        DB_MAX_OVERFLOW="0",
+        DB_READ_POOL_SIZE="1",  # the customer read is a single-row read: it takes the read pool
+        DB_POOL_TIMEOUT=str(pool_timeout),
     )
     async with api(server.url) as client:
         customer_id = await new_customer(client)

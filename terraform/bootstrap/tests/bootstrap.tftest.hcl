@@ -71,7 +71,11 @@ run "oidc_roles_trust_only_this_repository_and_context" {
     error_message = "C9: every trust policy must match the audience and subject exactly (StringEquals, no wildcards)."
   }
   assert {
-    condition     = !contains(keys(aws_iam_role.deploy), "dev") && length(aws_iam_role.apply) == 3
-    error_message = "Apply roles exist per environment; deploy roles only where the pipeline deploys."
+    condition     = contains(keys(aws_iam_role.deploy), "dev") && length(aws_iam_role.deploy) == 3 && length(aws_iam_role.apply) == 3
+    error_message = "Apply and deploy roles exist per environment: the pipeline deploys dev, staging and prod."
+  }
+  assert {
+    condition     = contains([for s in data.aws_iam_policy_document.deploy["prod"].statement : s.sid], "TheReleaseRecord")
+    error_message = "R5: deploy roles record each release and read its history (the rollback target)."
   }
 }
