@@ -50,5 +50,6 @@ bench-telemetry: sync ## Telemetry's cost on the cached order read, over 10 alte
 smoke: ## The compose stack for real: up --build --wait, quick-start calls, JSON logs, clean stop (needs Docker)
 	scripts/smoke.sh
 
-rename: ## Adopt the template: rename the service everywhere its name is a contract (NAME=<new-name>)
+rename: sync ## Adopt the template: rename the service everywhere its name is a contract (NAME=<new-name>)
 	python3 scripts/rename.py "$(NAME)"
+	$(RUN) ruff format --quiet .  # a longer name can push a line past the limit

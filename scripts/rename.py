@@ -7,11 +7,10 @@ service name, the Prometheus job and alert labels, dashboards, runbooks, docs) a
 underscores (Terraform resource labels, the database user). Files whose path holds the name (the
 Grafana dashboards) are moved. The Python package stays `app`: nothing outside the repository imports it.
 
-A name must be a DNS label that Terraform's service module accepts (terraform/modules/service/
-variables.tf): 3 to 21 lowercase letters, digits and hyphens, starting with a letter and not ending with
-a hyphen. AWS caps load balancer and target group names at 32 characters, and the stage and colour
-suffixes need the rest. It must not already occur in the project, or a later rename could not tell it
-from the words around it.
+A name must be a DNS label that fits every AWS name made from it: 3 to 18 lowercase letters, digits and
+hyphens, starting with a letter and ending with a letter or digit. The longest is a target group's,
+`<name>-staging-green` (terraform/modules/service/alb.tf), and AWS caps those at 32 characters. It must
+not already occur in the project, or a later rename could not tell it from the words around it.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VALID_NAME = re.compile(r"[a-z][a-z0-9-]{1,19}[a-z0-9]")
+VALID_NAME = re.compile(r"[a-z][a-z0-9-]{1,16}[a-z0-9]")
 # Never rewritten: the lock file names packages, not this service.
 UNTOUCHED = {"uv.lock"}
 SKIPPED_DIRS = {".git", ".venv", ".tools", "__pycache__", ".terraform", "node_modules"}
@@ -75,9 +74,9 @@ def main(argv: list[str]) -> int:
     new = argv[0]
     if not VALID_NAME.fullmatch(new):
         print(
-            f"rename: {new!r} is not a valid name: use 3 to 21 lowercase letters, digits and hyphens, "
-            "starting with a letter and ending with a letter or digit (a DNS label that fits the AWS "
-            "load balancer names)",
+            f"rename: {new!r} is not a valid name: use 3 to 18 lowercase letters, digits and hyphens, "
+            "starting with a letter and ending with a letter or digit (a DNS label short enough for "
+            "every AWS name made from it)",
             file=sys.stderr,
         )
         return 2

@@ -13,13 +13,17 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.infra.conftest import ROOT
 
-NEW_NAME = "billing-svc"
+# A name that occurs nowhere in the project (rename refuses one that does), as long as a name may be
+# (so every line that holds it still fits its linter) and with hyphens, so the underscore spelling
+# (Terraform labels, the database user) is exercised too.
+NEW_NAME = f"adopted-{uuid.uuid4().hex[:10]}"
 INSIDE_COPY = "RENAME_TEST_COPY"
 # Files that may keep the template's name, each with the reason. None needs to: the name is the compose
 # project's, and scripts/rename.py reads it from there instead of spelling it.
@@ -35,6 +39,8 @@ CONTRACTS = (
     "runbooks/README.md",
     "src/app/observability/tracing.py",  # the OTel service name's default
 )
+
+assert len(NEW_NAME) == 18, "the longest name scripts/rename.py accepts"
 
 pytestmark = pytest.mark.skipif(
     os.environ.get(INSIDE_COPY) == "1", reason="inside the renamed copy: the outer run is this test"
@@ -64,20 +70,24 @@ def run(copy: Path, *command: str, timeout: float = 1800) -> subprocess.Complete
     )
 
 
-def tracked_copy(destination: Path) -> Path:
-    """The tracked files (and untracked, not ignored ones: uncommitted work comes along) in a fresh repo."""
-    listed = subprocess.run(
+def listed(root: Path) -> list[str]:
+    """The project's files as git sees them: tracked, and untracked but not ignored."""
+    out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         check=True,
     ).stdout.decode()
-    for relative in filter(None, listed.split("\0")):
+    return sorted(p for p in set(out.split("\0")) if p and (root / p).exists())
+
+
+def tracked_copy(destination: Path) -> Path:
+    """The project's files (uncommitted work comes along) in a fresh git repository, as a clone is."""
+    for relative in listed(ROOT):
         source = ROOT / relative
-        if source.is_file() or source.is_symlink():
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target, follow_symlinks=False)
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
     # The pinned tools are installed once per machine, not per copy.
     (destination / ".tools").symlink_to(ROOT / ".tools")
     for command in (["git", "init", "-q"], ["git", "add", "-A"]):
@@ -86,12 +96,8 @@ def tracked_copy(destination: Path) -> Path:
 
 
 def project_files(copy: Path) -> list[Path]:
-    """Every file of the copy but git's and the tools' and virtualenv's."""
-    return [
-        path
-        for path in sorted(copy.rglob("*"))
-        if path.relative_to(copy).parts[0] not in {".git", ".venv", ".tools"} and path.is_file()
-    ]
+    """Every file of the copy's project, wherever it came from (no cache, virtualenv or tool)."""
+    return [copy / p for p in listed(copy) if (copy / p).is_file() and not (copy / p).is_symlink()]
 
 
 def leftovers(copy: Path, names: list[str]) -> list[str]:
@@ -128,7 +134,7 @@ def test_rename_refuses_a_name_that_is_not_a_valid_label(tmp_path: Path) -> None
         "billing-",
         "b1",
         "9lives",
-        "a" * 22,
+        "a" * 19,
         "billing.svc",
         "",
     ):

@@ -184,8 +184,9 @@ def test_runbooks_name_real_workflows_scripts_and_alarms() -> None:
     suffixes = re.findall(r'alarm_name\s*=\s*"\$\{local\.name\}(-[a-z0-9-]+?)(?:-\$\{each\.key\})?"', alarms)
     assert suffixes, "B1: no CloudWatch alarms found in terraform/modules/service/alarms.tf"
     for suffix in suffixes:
-        assert f"`orders-api-<env>{suffix}" in index, (
-            f"B1: runbooks/README.md must list the CloudWatch alarm orders-api-<env>{suffix} and its runbook"
+        alarm = f"orders-api-<env>{suffix}"
+        assert f"`{alarm}" in index, (
+            f"B1: runbooks/README.md must list the CloudWatch alarm {alarm} and its runbook"
         )
 
 
