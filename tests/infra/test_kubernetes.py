@@ -141,7 +141,7 @@ def test_settings_come_from_env_example_names_and_secrets_from_the_secret(overla
 
 
 def app_routes() -> set[str]:
-    from app.api.health import router
+    from app.api.health_routes import router
 
     return {getattr(route, "path", "") for route in router.routes}
 
