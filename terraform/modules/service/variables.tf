@@ -6,8 +6,9 @@ variable "service_name" {
   default     = "orders-api"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{2,20}$", var.service_name))
-    error_message = "service_name must be 3-21 lowercase letters, digits or hyphens, starting with a letter."
+    # The longest name made from it, "<service>-staging-green" (a target group), may have 32 characters.
+    condition     = can(regex("^[a-z][a-z0-9-]{2,17}$", var.service_name))
+    error_message = "service_name must be 3-18 lowercase letters, digits or hyphens, starting with a letter."
   }
 }
 

@@ -265,6 +265,21 @@ run "rejects_stop_timeout_inside_the_drain_budget" {
   expect_failures = [var.stop_timeout_seconds]
 }
 
+run "accepts_an_18_character_service_name" {
+  command = plan
+  variables {
+    service_name = "orders-api-service"
+  }
+}
+
+run "rejects_a_19_character_service_name" {
+  command = plan
+  variables {
+    service_name = "orders-api-service1"
+  }
+  expect_failures = [var.service_name]
+}
+
 run "rejects_keep_alive_below_alb_idle_timeout" {
   command = plan
   variables {
