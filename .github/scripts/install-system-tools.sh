@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the check tools that come from apt (shellcheck, promtool) on a GitHub-hosted runner.
-# `make tools` would apt-get them itself, but only as root; runners are not root, so do it with sudo
-# first and `make tools` then finds them present.
+# `make tools` installs only the pinned Python tools and names the system packages it leaves, and
+# `scripts/install-tools.sh --system` needs root; runners are not root, so apt runs here with sudo.
 set -euo pipefail
 
 missing=()
