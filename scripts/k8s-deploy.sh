@@ -7,7 +7,7 @@
 # 1. Renders the overlay with that image: a generated kustomization over a copy of kubernetes/ sets it
 #    (what `kustomize edit set image` would write), so kubectl's built-in kustomize is all it needs.
 # 2. Applies everything but the migration Job and the pods' owners (Deployment, Rollout) first: a missing
-#    CRD or a refused object fails the deploy before anything runs.
+#    CRD or a refused object fails the deploy before the migration runs or a pod changes.
 # 3. Deletes the previous migration Job (a Job's pod template is immutable), applies the new one and
 #    waits for it. A failed or slow migration prints its log and stops here: the pods are untouched.
 # 4. Applies the Deployment (and the Argo Rollout, with the canary component) and waits for it:
