@@ -6,8 +6,8 @@
 - Every alert runbook has the same sections (meaning, impact, verify, mitigate, roll back, escalate)
   and at least one PromQL query; every PromQL query in the runbooks parses and reads real series.
 - The operational runbooks exist (deploy, rollback per strategy, migration, restore, rotation, scaling,
-  incident response, local development), the index lists them all, links and anchors resolve, and the
-  workflows, scripts and CloudWatch alarms they name exist.
+  incident response, local development, the Kubernetes deploy), the index lists them all, links and
+  anchors resolve, and the workflows, scripts and CloudWatch alarms they name exist.
 - Runbook references written in Terraform and the workflows point at files that exist.
 """
 
@@ -47,8 +47,19 @@ OPERATIONS = {
     "scaling.md": ("B1", ["## Restart the tasks", "register-scalable-target"]),
     "incident-response.md": ("B1", ["## Escalation", "## Postmortem"]),
     "local-development.md": ("E1", ["docker compose"]),
+    "kubernetes-deploy.md": (
+        "K5",
+        [
+            "scripts/k8s-deploy.sh",
+            "rollout undo",
+            "### Canary abort",
+            "## Migration Job failed",
+            "## What only a real cluster shows",
+        ],
+    ),
 }
-# Backticked CamelCase words in the runbooks that are not alert names (CloudWatch metrics and dimensions).
+# Backticked CamelCase words in the runbooks that are not alert names (CloudWatch metrics and dimensions,
+# Kubernetes kinds and container states).
 NOT_ALERTS = frozenset(
     {
         "TargetResponseTime",
@@ -60,6 +71,11 @@ NOT_ALERTS = frozenset(
         "ServiceName",
         "CannotPullContainerError",
         "ResourceInitializationError",
+        "ConfigMap",
+        "PodMonitor",
+        "PrometheusRule",
+        "CreateContainerConfigError",
+        "ImagePullBackOff",
     }
 )
 CAMEL = re.compile(r"`([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+)`")
