@@ -17,12 +17,14 @@ uvicorn on the same app and scenario, in the same round. `BENCH_SECONDS` (6) and
 Every server runs one process's worth of serving on CPU 0: uvicorn in the process itself, granian in
 one worker process (`--workers 1`) with one Rust runtime thread; CPU is counted over the process and
 its children. Under granian the app is built by `granian_app`, the same builders, and the collector is
-set by the same `settle_gc` before serving. The uvicorn runs keep the service's drain wrapper, which
-costs nothing until a signal.
+set by the same `settle_gc` before serving. The two uvicorn runs differ only in the protocol class;
+both keep the service's drain wrapper (idle until a signal) and uvicorn's proxy-header handling,
+which granian does not have.
 
 `limits` serves the app under each server with small bounds and reports what one client gets: a head
-over the size limit, too many header fields, a silent connection, an endless header line, a
-connection over the cap, an API key sent only in a chunked body's trailer, and SIGTERM.
+over the size limit, too many header fields, a silent connection, a keep-alive connection left idle past
+the head timeout, an endless header line, a connection over the cap, an API key sent only in a chunked
+body's trailer, and SIGTERM.
 """
 
 from __future__ import annotations
