@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
@@ -59,7 +60,7 @@ class Result:
     timeouts: int = 0  # no answer within wrk's 2 s (of `errors`)
 
 
-def _env(database_url: str, **extra: str) -> dict[str, str]:
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "FF_"))}
     env |= {
         "APP_ENV": "prod",
@@ -77,9 +78,11 @@ def _env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, mode: str, env: dict[str, str]) -> None:
+    """A server process on CPU 0: `bench/serve.py mode` unless `command` names another."""
+
+    def __init__(self, mode: str, env: dict[str, str], command: list[str] | None = None) -> None:
         self.mode = mode
-        command = ["taskset", "-c", "0", sys.executable, str(HERE / "serve.py"), mode]
+        command = ["taskset", "-c", "0", *(command or [sys.executable, str(HERE / "serve.py"), mode])]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -104,8 +107,19 @@ class Server:
         self.stop()
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        return cpu_seconds(self.process.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU (user + system) of a process and its descendants: a server may serve from child processes."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        tasks = (proc / "task").iterdir()
+        children = [int(child) for task in tasks for child in (task / "children").read_text().split()]
+    except FileNotFoundError:
+        return 0.0  # it (or one of its threads) ended while being read: nothing of it is serving
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS + sum(map(cpu_seconds, children))
 
 
 def wrk(script: str, path: str, env: dict[str, str], seconds: int = SECONDS) -> dict[str, float]:
@@ -118,10 +132,12 @@ def wrk(script: str, path: str, env: dict[str, str], seconds: int = SECONDS) -> 
     return summary
 
 
-def measure(server: Server, scenario: str, script: str, path: str, env: dict[str, str]) -> Result:
+def measure(
+    server: Server, scenario: str, script: str, path: str, env: dict[str, str], *, seconds: int = SECONDS
+) -> Result:
     wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds=3)  # warm
     cpu_before = server.cpu_seconds()
-    run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]})
+    run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds)
     cpu_us = (server.cpu_seconds() - cpu_before) / run["requests"] * 1e6
     rps = run["requests"] / run["seconds"]
     result = Result(
@@ -135,7 +151,7 @@ def measure(server: Server, scenario: str, script: str, path: str, env: dict[str
     return result
 
 
-async def _database() -> str:
+async def create_database() -> str:
     name = f"app_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -145,7 +161,7 @@ async def _database() -> str:
     return url
 
 
-async def _drop(url: str) -> None:
+async def drop_database(url: str) -> None:
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     await admin.close()
@@ -168,7 +184,7 @@ TRACERS = ("metrics-ours", "trace-ours", "trace-builtin", "trace-contrib")
 def one_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
     results = [run_bare("bare", database_url, wrk_env)]
     for mode in ("off", "on"):
-        with Server(mode, _env(database_url, CACHE_TTL="300")) as server:
+        with Server(mode, server_env(database_url, CACHE_TTL="300")) as server:
             customer_id, order_id = seed()
             env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
             paths = {
@@ -179,7 +195,7 @@ def one_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
                 "place order": ("order.lua", "/v1/orders"),
             }
             results += [measure(server, name, *paths[name], env) for name in FULL_SCENARIOS]
-        with Server(mode, _env(database_url, CACHE_TTL="0")) as server:
+        with Server(mode, server_env(database_url, CACHE_TTL="0")) as server:
             _, order_id = seed()
             results.append(
                 measure(server, "order read, uncached", "get.lua", f"/v1/orders/{order_id}", wrk_env)
@@ -188,23 +204,23 @@ def one_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
 
 
 def run_bare(mode: str, database_url: str, wrk_env: dict[str, str]) -> Result:
-    with Server(mode, _env(database_url)) as server:
+    with Server(mode, server_env(database_url)) as server:
         return measure(server, "hello", "get.lua", "/bench/hello", wrk_env)
 
 
-def _wrk_env() -> dict[str, str]:
+def wrk_settings() -> dict[str, str]:
     return os.environ | {"BENCH_API_KEY": API_KEY, "BENCH_WRK_DIR": str(HERE / "wrk")}
 
 
-def _require_wrk() -> None:
+def require_wrk() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
 
 def main() -> None:
-    _require_wrk()
-    database_url = asyncio.run(_database())
-    wrk_env = _wrk_env()
+    require_wrk()
+    database_url = asyncio.run(create_database())
+    wrk_env = wrk_settings()
     rounds: list[list[Result]] = []
     print(f"{ROUNDS} rounds, {SECONDS} s per scenario, {CONNECTIONS} connections, "
           f"server on CPU 0, wrk on CPU 1", flush=True)  # fmt: skip
@@ -214,7 +230,7 @@ def main() -> None:
             tracers = [run_bare(mode, database_url, wrk_env) for mode in TRACERS]
             rounds.append(one_round(database_url, wrk_env) + tracers)
     finally:
-        asyncio.run(_drop(database_url))
+        asyncio.run(drop_database(database_url))
     report(rounds)
 
 
@@ -222,21 +238,21 @@ def telemetry_rounds(rounds: int) -> None:
     """The ≤ 10 % target's own measurement: the cached order read with telemetry off and on, in
     `rounds` alternating pairs. One round's cost has ranged from -7 % to 30 % on these hosts, so the
     target is read from the median of many rounds, not from `make bench`'s three."""
-    _require_wrk()
-    database_url = asyncio.run(_database())
-    wrk_env = _wrk_env()
+    require_wrk()
+    database_url = asyncio.run(create_database())
+    wrk_env = wrk_settings()
     costs: list[float] = []
     try:
         for number in range(1, rounds + 1):
             pair: dict[str, Result] = {}
             for mode in ("off", "on"):
-                with Server(mode, _env(database_url, CACHE_TTL="300")) as server:
+                with Server(mode, server_env(database_url, CACHE_TTL="300")) as server:
                     _, order_id = seed()
                     path = f"/v1/orders/{order_id}"
                     pair[mode] = measure(server, f"cached read {number}", "get.lua", path, wrk_env)
             costs.append(1 - pair["on"].rps / pair["off"].rps)
     finally:
-        asyncio.run(_drop(database_url))
+        asyncio.run(drop_database(database_url))
     print(f"\ntelemetry cost on the cached order read, per round: {', '.join(f'{c:.1%}' for c in costs)}")
     print(f"median {median(costs):.1%}, best and worst {min(costs):.1%} and {max(costs):.1%} (target ≤ 10 %)")
 
@@ -256,13 +272,16 @@ def best(rounds: list[list[Result]]) -> dict[tuple[str, str], Result]:
     return chosen
 
 
-def within_rounds(rounds: list[list[Result]]) -> dict[tuple[str, str], list[float]]:
-    """Per (mode, scenario): its throughput over bare FastAPI's in the same round, one per round."""
+def within_rounds(
+    rounds: list[list[Result]], yardstick: Callable[[Result], tuple[str, str]] = lambda _: ("bare", "hello")
+) -> dict[tuple[str, str], list[float]]:
+    """Per (mode, scenario): its throughput over its yardstick's (mode, scenario) in the same round, one
+    per round. The default yardstick is bare FastAPI's hello."""
     ratios: dict[tuple[str, str], list[float]] = {}
     for one in rounds:
-        bare = next(r for r in one if r.mode == "bare")
+        measured = {(r.mode, r.scenario): r for r in one}
         for r in one:
-            ratios.setdefault((r.mode, r.scenario), []).append(r.rps / bare.rps)
+            ratios.setdefault((r.mode, r.scenario), []).append(r.rps / measured[yardstick(r)].rps)
     return ratios
 
 

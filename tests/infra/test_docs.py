@@ -1,8 +1,10 @@
 """The living documentation stays true: every practice maps to files that exist and to tests that
-exist, every relative link in the docs resolves, and every `make` target the docs name is real."""
+exist, every test docs/reliability.md cites exists, every relative link in the docs resolves, and every
+`make` target the docs name is real."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -26,6 +28,8 @@ PRACTICES = ROOT / "docs" / "practices.md"
 _ROW = re.compile(r"^\|\s*([A-Z]\d+)\s*\|(.*)\|\s*$")
 _CODE = re.compile(r"`([^`]+)`")
 _TEST_REF = re.compile(r"^(tests/[\w/]+\.py)::(test_\w+)$")
+_CITED_TEST = re.compile(r"^(?:([\w/]+\.py)::)?(test_\w+)$")  # `[file.py::]test_name`
+RELIABILITY = ROOT / "docs" / "reliability.md"
 _LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
 DOCS = [
     ROOT / "README.md",
@@ -68,6 +72,34 @@ def test_every_mapped_file_and_test_exists() -> None:
             elif ("/" in ref or "." in ref) and not (ROOT / ref.split("::")[0]).exists():
                 problems.append(f"{pid}: {ref} does not exist")
     assert not problems, "S7: docs/practices.md is out of date:\n" + "\n".join(problems)
+
+
+def _test_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
+    }
+
+
+def test_every_test_the_reliability_doc_cites_exists() -> None:
+    """Each promise there names the test that proves it. A name given with its file (`tests/...py::` or
+    the file's name alone) must be a test in that file; a bare name, a test in some test file."""
+    defined = {path: _test_functions(path) for path in (ROOT / "tests").rglob("test_*.py")}
+    spans = [span for line in RELIABILITY.read_text().splitlines() for span in _CODE.findall(line)]
+    cited = [match.groups() for match in map(_CITED_TEST.match, spans) if match]
+    missing = [
+        f"{file}::{name}" if file else name
+        for file, name in cited
+        if not any(
+            name in names
+            for path, names in defined.items()
+            if file is None or file in (path.relative_to(ROOT).as_posix(), path.name)
+        )
+    ]
+    assert len(cited) > 20, "docs/reliability.md cites no tests: the pattern no longer matches its citations"
+    assert not missing, f"docs/reliability.md cites tests that do not exist: {missing}"
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda path: str(path.relative_to(ROOT)))

@@ -173,7 +173,7 @@ def test_a_hostile_idempotency_key_is_refused_and_not_echoed(
         json={"customer_id": fuzz_customer, "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 1}]},
         headers=[(b"X-API-Key", API_KEY.encode()), (b"Idempotency-Key", key)],
     )
-    # Bytes the HTTP parser refuses never reach the app (a bare 400); the rest fail validation (422).
+    # Bytes the HTTP parser refuses never reach the app (a 400 problem); the rest fail validation (422).
     assert response.status_code in {400, 422}, response.text
     if response.status_code == 422:
         assert _problem(response, 422).errors

@@ -243,6 +243,16 @@ def test_a_trailer_never_sets_the_idempotency_key(server: ServerProcess) -> None
     assert json.loads(placed[0][2])["id"] != json.loads(placed[1][2])["id"]  # no replay: two orders
 
 
+def test_a_trailer_never_sets_the_content_type(server: ServerProcess) -> None:
+    body = json.dumps({"email": f"type-{uuid.uuid4().hex[:8]}@example.com", "name": "Tia"}).encode()
+    request = _chunked_post(
+        "/v1/customers", body, [f"X-API-Key: {API_KEY}"], ["Content-Type: application/json"]
+    )
+    status, headers, _ = _exchange(server, request)
+    assert status == 415  # the body has no media type: the trailer's is not the request's
+    assert headers["content-type"] == "application/problem+json"
+
+
 def test_trailers_over_the_head_limit_are_refused(server: ServerProcess) -> None:
     trailers = [f"X-Trailer-{number}: {'t' * 512}" for number in range(2 * HEAD_LIMIT // 512)]
     request = _chunked_post("/health/live", b"{}", [], trailers)

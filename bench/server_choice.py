@@ -1,0 +1,352 @@
+"""Which HTTP server: uvicorn's httptools protocol as it ships, the same with the project's bounds (as
+`python -m app serve` runs it), or granian with its own bounds. docs/adr/0010-bounded-uvicorn.md reads
+the numbers.
+
+    uv run --frozen --with granian==2.8.9 python bench/server_choice.py         # throughput and CPU
+    uv run --frozen --with granian==2.8.9 python bench/server_choice.py limits  # hostile clients
+
+granian is not a dependency of the project: `--with` lays it beside the locked environment for this
+run only, and nothing here imports it (the servers are child processes).
+
+Throughput: the servers take turns in alternating rounds, as in bench/run.py (whose server process,
+wrk invocation, CPU pinning and best-of-rounds logic this reuses), on two apps: bare FastAPI with one
+route (`bench/serve.py bare`), and the app wired as `python -m app serve` wires it, telemetry on
+(`bench/serve.py on`), on its trivial route and the cached order read. Every ratio is over stock
+uvicorn on the same app and scenario, in the same round. `BENCH_SECONDS` (6) and `BENCH_ROUNDS` (3).
+
+Every server runs one process's worth of serving on CPU 0: uvicorn in the process itself, granian in
+one worker process (`--workers 1`) with one Rust runtime thread; CPU is counted over the process and
+its children. Under granian the app is built by `granian_app`, the same builders, and the collector is
+set by the same `settle_gc` before serving. The two uvicorn runs differ only in the protocol class;
+both keep the service's drain wrapper (idle until a signal) and uvicorn's proxy-header handling,
+which granian does not have.
+
+`limits` serves the app under each server with small bounds and reports what one client gets: a head
+over the size limit, too many header fields, a silent connection, a keep-alive connection left idle past
+the head timeout, an endless header line, a connection over the cap, an API key sent only in a chunked
+body's trailer, and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager, suppress
+from dataclasses import asdict
+from statistics import median
+
+import httpx
+from fastapi import FastAPI
+from run import (
+    API_KEY,
+    HERE,
+    PORT,
+    Result,
+    Server,
+    best,
+    create_database,
+    drop_database,
+    measure,
+    require_wrk,
+    seed,
+    server_env,
+    within_rounds,
+    wrk_settings,
+)
+from serve import bare_app, full_app
+from starlette.types import ASGIApp
+
+from app.__main__ import load_settings
+from app.server import create_server, settle_gc
+from app.settings import Settings
+
+SERVERS = ("uvicorn", "uvicorn-bounded", "granian")
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WAIT = 10.0  # the longest a probe waits for an answer; far beyond every bound under test
+
+
+# The servers (child processes)
+
+
+def build(kind: str) -> tuple[FastAPI, ASGIApp]:
+    """`bare`: FastAPI with one route; `app`: the app as `python -m app serve` wires it, telemetry on."""
+    return full_app(load_settings(Settings), telemetry=True) if kind == "app" else bare_app("bare")
+
+
+def serve_uvicorn(server: str) -> None:
+    settings = load_settings(Settings)
+    app, served = build(os.environ["BENCH_APP"])
+    running = create_server(settings, app, served)
+    if server == "uvicorn":
+        running.config.http = "httptools"  # uvicorn's own protocol class: the same server, unbounded
+    running.run()
+
+
+def granian_app() -> ASGIApp:
+    """granian's factory (`--factory`), called in its worker process."""
+    _, served = build(os.environ["BENCH_APP"])
+    settle_gc()
+    return served
+
+
+def _setting(env: dict[str, str], name: str) -> float:
+    """The value the app's Settings would read from `env`: the bounded uvicorn's own."""
+    return float(env.get(name.upper(), Settings.model_fields[name].default))
+
+
+def command(server: str, env: dict[str, str]) -> list[str]:
+    if server != "granian":
+        return [sys.executable, __file__, "serve", server]
+    return [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--working-dir", str(HERE),
+        "--host", "127.0.0.1", "--port", str(PORT), "--workers", "1", "--runtime-threads", "1",
+        "--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning",
+        "--http1-buffer-size", f"{_setting(env, 'max_head_bytes'):.0f}",
+        "--http1-header-read-timeout", f"{_setting(env, 'head_read_timeout') * 1000:.0f}",
+        "--backpressure", f"{_setting(env, 'max_client_connections'):.0f}",
+        "server_choice:granian_app",
+    ]  # fmt: skip
+
+
+def start(server: str, database_url: str, app: str, **extra: str) -> Server:
+    env = server_env(database_url, BENCH_APP=app, **extra)
+    return Server(server, env, command(server, env))
+
+
+# Throughput
+
+
+def _read(running: Server, scenario: str, path: str, wrk_env: dict[str, str]) -> Result:
+    return measure(running, scenario, "get.lua", path, wrk_env, seconds=SECONDS)
+
+
+def one_round(number: int, database_url: str, wrk_env: dict[str, str]) -> list[Result]:
+    turn = number % len(SERVERS)  # each server takes each place in the order, round by round
+    results: list[Result] = []
+    for server in SERVERS[turn:] + SERVERS[:turn]:
+        with start(server, database_url, "bare") as running:
+            results.append(_read(running, "bare: hello", "/bench/hello", wrk_env))
+        with start(server, database_url, "app", CACHE_TTL="300") as running:
+            _, order_id = seed()
+            paths = {"hello": "/bench/hello", "order read, cached": f"/v1/orders/{order_id}"}
+            for scenario, path in paths.items():
+                results.append(_read(running, f"app: {scenario}", path, wrk_env))
+    return results
+
+
+def report(rounds: list[list[Result]]) -> None:
+    results = best(rounds)
+    ratios = within_rounds(rounds, yardstick=lambda r: ("uvicorn", r.scenario))
+    print(f"\nbest of {len(rounds)} rounds; throughput over stock uvicorn's on the same scenario: best "
+          f"round over its best round, and the median of each round's own ratio")  # fmt: skip
+    for server, scenario in sorted(results, key=lambda key: (key[1], SERVERS.index(key[0]))):
+        r = results[(server, scenario)]
+        stock = results[("uvicorn", scenario)]
+        print(f"  {scenario:<24} {server:<16} {r.rps:>7,.0f} req/s  {r.rps / stock.rps:5.2f}  "
+              f"median {median(ratios[(server, scenario)]):5.2f}  p99 {r.p99_ms:6.1f} ms  "
+              f"cpu {r.cpu_us:5.0f} µs/req ({r.cpu_us / stock.cpu_us:4.2f})  errors {r.errors}")  # fmt: skip
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    payload = {"seconds": SECONDS, "rounds": [[asdict(r) for r in one] for one in rounds]}
+    (out / "server_choice.json").write_text(json.dumps(payload, indent=2))
+
+
+def main() -> None:
+    require_wrk()
+    database_url = asyncio.run(create_database())
+    wrk_env = wrk_settings()
+    rounds: list[list[Result]] = []
+    print(f"{ROUNDS} rounds, {SECONDS} s per server and scenario, server on CPU 0, wrk on CPU 1", flush=True)
+    try:
+        for number in range(1, ROUNDS + 1):
+            print(f"round {number}", flush=True)
+            rounds.append(one_round(number, database_url, wrk_env))
+    finally:
+        asyncio.run(drop_database(database_url))
+    report(rounds)
+
+
+# Hostile clients
+
+LIMITS = {"MAX_HEAD_BYTES": "16384", "HEAD_READ_TIMEOUT": "2", "MAX_CLIENT_CONNECTIONS": "16"}
+
+
+@contextmanager
+def _connection() -> Iterator[socket.socket]:
+    with closing(socket.create_connection(("127.0.0.1", PORT), timeout=WAIT)) as sock:
+        yield sock
+
+
+def _answer(sock: socket.socket) -> str:
+    """The status line's code, or how the connection ended without one."""
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "closed, no answer" if not data else f"closed mid-answer: {data[:40]!r}"
+            data += chunk
+    except ConnectionResetError:
+        return "reset, no answer"
+    except TimeoutError:
+        return f"no answer within {sock.gettimeout() or WAIT:g} s"
+    return data.split(b"\r\n", 1)[0].split(b" ", 2)[1].decode()
+
+
+def _get(*headers: str) -> bytes:
+    return "\r\n".join(["GET /bench/hello HTTP/1.1", "Host: bench", *headers, "", ""]).encode()
+
+
+def _exchange(request: bytes) -> str:
+    with _connection() as sock:
+        with suppress(OSError):  # refused while sending: the answer, if any, is still there to read
+            sock.sendall(request)
+        return _answer(sock)
+
+
+def big_head() -> str:
+    return _exchange(_get("X-Big: " + "a" * 2 * int(LIMITS["MAX_HEAD_BYTES"])))
+
+
+def many_fields() -> str:
+    return _exchange(_get(*(f"X-Field-{number}: 1" for number in range(200))))
+
+
+def silent() -> str:
+    with _connection() as sock:
+        began = time.monotonic()
+        answer = _answer(sock)
+        waited = time.monotonic() - began
+    return answer if answer.startswith("no answer") else f"{answer} after {waited:.1f} s"
+
+
+def idle_keep_alive() -> str:
+    """A second request on a keep-alive connection left idle past HEAD_READ_TIMEOUT."""
+    with _connection() as sock:
+        sock.sendall(_get())
+        first = _answer(sock)
+        time.sleep(float(LIMITS["HEAD_READ_TIMEOUT"]) * 1.5)
+        with suppress(OSError):
+            sock.sendall(_get())
+        return f"{first}, then {_answer(sock)}"
+
+
+def endless_header() -> str:
+    """One header line that never ends (up to 4 MB): whether the server stops reading it."""
+    sent, limit = 0, 4 * 1024 * 1024
+    with _connection() as sock:
+        sock.sendall(b"GET /bench/hello HTTP/1.1\r\nHost: bench\r\nX-Endless: ")
+        try:
+            while sent < limit:
+                sock.sendall(b"a" * 16384)
+                sent += 16384
+        except OSError:
+            return f"{_answer(sock)}, closed"
+    return f"still reading after {limit // (1024 * 1024)} MB"
+
+
+def over_the_cap() -> str:
+    """A request on the connection after MAX_CLIENT_CONNECTIONS silent ones: its answer, and when."""
+    with ExitStack() as held:
+        for _ in range(int(LIMITS["MAX_CLIENT_CONNECTIONS"])):
+            held.enter_context(_connection())
+        time.sleep(0.2)  # accepted and counted before the next one arrives
+        with _connection() as sock:
+            sock.sendall(_get())
+            began = time.monotonic()
+            answer = _answer(sock)
+            waited = time.monotonic() - began
+    _serving_again()
+    return f"{answer} after {waited:.1f} s"
+
+
+def _serving_again() -> None:
+    """Waits (a bounded loop) until the server has noticed the closed connections and serves again."""
+    for _ in range(100):
+        if _exchange(_get()) == "200":
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the server did not serve again after the connections closed")
+
+
+def trailer_key() -> str:
+    """An API key sent only in a chunked body's trailer: 401 means the trailer was not a header."""
+    body = json.dumps({"email": f"trailer-{time.monotonic_ns()}@example.com", "name": "T"}).encode()
+    head = "POST /v1/customers HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+    framed = f"Transfer-Encoding: chunked\r\n\r\n{len(body):x}\r\n".encode() + body + b"\r\n0\r\n"
+    return _exchange(head.encode() + framed + f"X-API-Key: {API_KEY}\r\n\r\n".encode())
+
+
+def sigterm(running: Server) -> str:
+    """Readiness around SIGTERM: each status seen, from when (seconds from the signal)."""
+    seen: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=1.0) as http:
+            while not done.is_set():
+                try:
+                    status = str(http.get("/health/ready", headers={"Connection": "close"}).status_code)
+                except httpx.TransportError as error:
+                    status = type(error).__name__
+                if not seen or seen[-1][1] != status:
+                    seen.append((time.monotonic(), status))
+                time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.3)
+    signalled = time.monotonic()
+    running.process.send_signal(signal.SIGTERM)
+    code = running.process.wait(timeout=30)
+    done.set()
+    poller.join()
+    steps = ", ".join(f"{status} at {at - signalled:+.1f} s" for at, status in seen)
+    return f"{steps}; exit {code}"
+
+
+PROBES: dict[str, Callable[[], str]] = {
+    "head over MAX_HEAD_BYTES": big_head,
+    "200 header fields": many_fields,
+    "silent connection": silent,
+    "idle keep-alive, past the head timeout": idle_keep_alive,
+    "endless header line": endless_header,
+    "request over the connection cap": over_the_cap,
+    "API key only in a trailer": trailer_key,
+}
+
+
+def limits() -> None:
+    database_url = asyncio.run(create_database())
+    table: dict[str, dict[str, str]] = {}
+    print(f"bounds: {LIMITS}, MAX_HEADER_COUNT default, DRAIN_SECONDS=2", flush=True)
+    try:
+        for server in SERVERS:
+            with start(server, database_url, "app", **LIMITS, DRAIN_SECONDS="2") as running:
+                for name, probe in PROBES.items():
+                    table.setdefault(name, {})[server] = probe()
+                    print(f"  {server:<16} {name:<32} {table[name][server]}", flush=True)
+                table.setdefault("SIGTERM (readiness polled)", {})[server] = sigterm(running)
+                print(f"  {server:<16} SIGTERM: {table['SIGTERM (readiness polled)'][server]}", flush=True)
+    finally:
+        asyncio.run(drop_database(database_url))
+    print(f"\n| client | {' | '.join(SERVERS)} |\n|---|{'---|' * len(SERVERS)}")
+    for name, row in table.items():
+        print(f"| {name} | {' | '.join(row[server] for server in SERVERS)} |")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"]:
+        serve_uvicorn(sys.argv[2])
+    elif sys.argv[1:] == ["limits"]:
+        limits()
+    else:
+        main()
