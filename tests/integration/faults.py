@@ -70,12 +70,13 @@ async def redis_stopped() -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def redis_paused(milliseconds: int) -> AsyncIterator[None]:
-    """Redis accepts connections but answers no command for `milliseconds` (or until the block ends).
+    """Redis accepts connections but answers no command for `milliseconds`.
 
     `CLIENT PAUSE ... ALL` rather than `DEBUG SLEEP`: Redis 7 disables DEBUG by default
-    (`enable-debug-command no`). The pausing connection itself stays usable, so it can unpause.
+    (`enable-debug-command no`). The pause holds every connection, the pausing one's `CLIENT UNPAUSE`
+    included, so leaving the block waits for the pause to end: its socket timeout outlasts the pause.
     """
-    client = Redis.from_url(REDIS_URL, socket_timeout=5)
+    client = Redis.from_url(REDIS_URL, socket_timeout=milliseconds / 1000 + 5)
     try:
         await client.client_pause(milliseconds, all=True)
         yield
