@@ -6,11 +6,16 @@
 # any step could upload it (terraform-plan-check.sh). Exits non-zero only when Terraform itself fails.
 # Plans run without the state lock: the plan role is read-only, and applying a saved plan refuses to
 # run if the state moved since (Terraform's "saved plan is stale" check).
+# PLAN_REFRESH (default false): the plan role may not read secret values, and refreshing a secret
+# version reads its value, so pull-request and main plans compare the code with the state as it is. The
+# scheduled drift check, on the drift role, sets PLAN_REFRESH=true to compare with AWS.
 set -euo pipefail
 
 env="${1:?usage: terraform-plan.sh <environment>}"
 dir="terraform/environments/$env"
+refresh="${PLAN_REFRESH:-false}"
 [[ -d "$dir" ]] || { echo "::error::no Terraform root at $dir"; exit 1; }
+[[ "$refresh" == true || "$refresh" == false ]] || { echo "::error::PLAN_REFRESH is true or false"; exit 1; }
 
 # The backend block names the key; bucket and region come from here (terraform/bootstrap creates the bucket).
 terraform -chdir="$dir" init -input=false -no-color \
@@ -19,7 +24,7 @@ terraform -chdir="$dir" init -input=false -no-color \
 terraform -chdir="$dir" validate -no-color
 
 status=0
-terraform -chdir="$dir" plan -input=false -lock=false -no-color -detailed-exitcode -out=tfplan || status=$?
+terraform -chdir="$dir" plan -input=false -lock=false -refresh="$refresh" -no-color -detailed-exitcode -out=tfplan || status=$?
 case "$status" in
   0) changes=false ;;
   2) changes=true ;;

@@ -1329,11 +1329,45 @@ def test_plans_keep_secrets_off_the_artifact_and_pull_requests_get_none() -> Non
         kubernetes = (file, name) == ("deploy-kubernetes.yml", "deploy") and "environment" in job
         allowed = {"KUBECONFIG"} if kubernetes else set()
         assert read <= allowed, f"T8: {file}:{name} reads a repository secret: {sorted(read - allowed)}"
-    for path, name in ((TERRAFORM, "plan"), (DRIFT, "drift")):
+    for path, name, role, refresh in ((TERRAFORM, "plan", "plan", None), (DRIFT, "drift", "drift", "true")):
         (aws,) = step_using(jobs(path)[name], "aws-actions/configure-aws-credentials")
-        assert aws["with"]["role-to-assume"].endswith(":role/orders-api-github-plan"), (
-            f"T8: {path.name} plans with the plan role, which reads no secret"
+        assert aws["with"]["role-to-assume"].endswith(f":role/orders-api-github-{role}"), (
+            f"T8: {path.name} plans with the {role} role (only the drift role may read secret versions)"
         )
+        (plan_step,) = [s for s in steps(jobs(path)[name]) if "terraform-plan.sh" in str(s.get("run", ""))]
+        assert plan_step.get("env", {}).get("PLAN_REFRESH") == refresh, (
+            f"T8: {path.name} refreshes only on the drift role: PLAN_REFRESH={refresh}"
+        )
+
+
+FAKE_TERRAFORM = """#!/usr/bin/env bash
+echo "$*" >>"$FAKE_TERRAFORM_LOG"
+[[ " $* " == *" show -json "* ]] && echo '{}'
+exit 0
+"""
+
+
+@pytest.mark.parametrize(("refresh", "flag"), [(None, "-refresh=false"), ("true", "-refresh=true")])
+def test_plans_refresh_only_when_asked(tmp_path: Path, refresh: str | None, flag: str) -> None:
+    """The plan role reads no secret value, and refreshing a secret version reads it: a plan refreshes
+    only on the drift role's request."""
+    (tmp_path / "terraform" / "environments" / "dev").mkdir(parents=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(FAKE_TERRAFORM, encoding="utf-8")
+    (bin_dir / "terraform").chmod(0o755)
+    log = tmp_path / "terraform.log"
+    env = {"FAKE_TERRAFORM_LOG": str(log), "TF_STATE_BUCKET": "state", "AWS_REGION": "eu-west-1"}
+    if refresh is not None:
+        env["PLAN_REFRESH"] = refresh
+    run = run_script(tmp_path, "terraform-plan.sh", {}, "dev", cwd=tmp_path, **env)
+    assert run.code == 0, run.stdout
+    (plan_call,) = [line for line in log.read_text(encoding="utf-8").splitlines() if " plan " in f" {line} "]
+    assert flag in plan_call.split(), f"T8: terraform plan must run with {flag}: {plan_call}"
+    bad = run_script(
+        tmp_path, "terraform-plan.sh", {}, "dev", cwd=tmp_path, **(env | {"PLAN_REFRESH": "yes"})
+    )
+    assert bad.code != 0, "PLAN_REFRESH takes only true or false"
 
 
 def test_rollback_workflow_records_what_it_left() -> None:
