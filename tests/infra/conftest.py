@@ -46,3 +46,26 @@ def assert_clean(result: subprocess.CompletedProcess[str], practice: str) -> Non
     assert result.returncode == 0, (
         f"{practice}: {' '.join(map(str, result.args))} failed\n{result.stdout}\n{result.stderr}"
     )
+
+
+def _emulator_apply_selected(session: pytest.Session) -> bool:
+    return any(
+        "applied" in getattr(item, "fixturenames", ()) and item.path.name == "test_terraform_apply.py"
+        for item in session.items
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The emulator apply (test_terraform_apply.py) spends minutes in the provider's waits, not on the
+    CPU: when it is selected, it starts now and runs beside the tests before it."""
+    if _emulator_apply_selected(session):
+        from tests.infra import test_terraform_apply
+
+        test_terraform_apply.start_applying()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _emulator_apply_selected(session):
+        from tests.infra import test_terraform_apply
+
+        test_terraform_apply.stop_applying()

@@ -29,12 +29,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import ROOT, TOOLS_BIN
+from tests.infra.test_rename import INSIDE_COPY
 from tests.infra.test_terraform import (
     ROOTS,
     copy_terraform,
@@ -299,6 +302,9 @@ def _settings_override(endpoint: str) -> str:
     )
 
 
+# Set when the session ends: a root still running stops before its next step.
+STOPPING = threading.Event()
+
 # The resources an environment protects from deletion (db_deletion_protection, alb_deletion_protection).
 PROTECTED = ("module.stack.module.data.aws_db_instance.this", "module.stack.module.service.aws_lb.this")
 
@@ -402,7 +408,7 @@ def _apply_plan_destroy(root: Root) -> None:
     steps.append(root.forget_what_the_emulator_cannot_delete)
     steps.append(lambda: root.run("destroy", "destroy", "-input=false", "-auto-approve", "-no-color"))
     for step in steps:
-        if not step():
+        if STOPPING.is_set() or not step():
             return
 
 
@@ -417,32 +423,62 @@ def _tfvars(binary: Path, url: str, name: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Root]:
+def _apply_every_root() -> dict[str, Root]:
     """Every root applied, planned again and destroyed, each on a fresh emulator of its own, the roots
     side by side (most of the time goes to the provider's waits, not to the CPU)."""
     terraform = terraform_or_skip()
     binary = _moto_server_or_skip()
-    base = tmp_path_factory.mktemp("emulated")
-    tree = copy_terraform(base / "terraform")
-    env = terraform_environment(base)
-    for directory, override in NEUTRALISED.items():
-        (tree / directory / "emulator_override.tf").write_text(override.lstrip(), encoding="utf-8")
-    roots = {name: Root(name, tree / name, terraform, env) for name in ROOTS}
-    with ExitStack() as servers:
-        for name, root in roots.items():
-            url = servers.enter_context(_emulator(binary, base / f"moto-{Path(name).name}.log"))
-            root.write("emulator_settings_override.tf", _settings_override(url))
-            root.write("emulator.auto.tfvars", _tfvars(binary, url, name))
-            # One init at a time: a shared plugin cache (TF_PLUGIN_MIRROR=registry) is not safe for
-            # concurrent installs.
-            root.run("init", "init", "-input=false", "-no-color")
-        ready = [root for root in roots.values() if root.steps["init"].returncode == 0]
-        with ThreadPoolExecutor(max_workers=len(roots)) as pool:
-            list(pool.map(_apply_plan_destroy, ready))
+    base = Path(tempfile.mkdtemp(prefix="emulated-"))
+    try:
+        tree = copy_terraform(base / "terraform")
+        env = terraform_environment(base)
+        for directory, override in NEUTRALISED.items():
+            (tree / directory / "emulator_override.tf").write_text(override.lstrip(), encoding="utf-8")
+        roots = {name: Root(name, tree / name, terraform, env) for name in ROOTS}
+        with ExitStack() as servers:
+            for name, root in roots.items():
+                url = servers.enter_context(_emulator(binary, base / f"moto-{Path(name).name}.log"))
+                root.write("emulator_settings_override.tf", _settings_override(url))
+                root.write("emulator.auto.tfvars", _tfvars(binary, url, name))
+                # One init at a time: a shared plugin cache (TF_PLUGIN_MIRROR=registry) is not safe for
+                # concurrent installs.
+                root.run("init", "init", "-input=false", "-no-color")
+            ready = [root for root in roots.values() if root.steps["init"].returncode == 0]
+            with ThreadPoolExecutor(max_workers=len(roots)) as pool:
+                list(pool.map(_apply_plan_destroy, ready))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     for root in roots.values():
         print(f"emulator apply: terraform/{root.name}: {root.seconds:.0f} s", file=sys.__stderr__)
     return roots
+
+
+# The applies, once started: they run in a thread of their own beside the other tests.
+_APPLYING: dict[str, Future[dict[str, Root]]] = {}
+
+
+def start_applying() -> None:
+    """Start the applies if they have not started. tests/infra/conftest.py calls this as soon as
+    collection ends, so the minutes the provider spends waiting overlap the rest of the run."""
+    if "roots" not in _APPLYING and os.environ.get(INSIDE_COPY) != "1":
+        _APPLYING["roots"] = ThreadPoolExecutor(1, thread_name_prefix="emulator").submit(_apply_every_root)
+
+
+def stop_applying() -> None:
+    """At the end of the session: no step starts any more, and the one in flight is waited for, so no
+    emulator outlives the run."""
+    STOPPING.set()
+    if "roots" in _APPLYING:
+        with suppress(BaseException):
+            _APPLYING["roots"].result()
+
+
+@pytest.fixture(scope="module")
+def applied() -> dict[str, Root]:
+    if os.environ.get(INSIDE_COPY) == "1":
+        pytest.skip("inside the renamed copy: the outer run applies every root")
+    start_applying()
+    return _APPLYING["roots"].result()
 
 
 STEPS = ("init", "apply", "replan", "show", "teardown", "state list", "forget", "destroy")
