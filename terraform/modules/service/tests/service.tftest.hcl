@@ -268,14 +268,14 @@ run "rejects_stop_timeout_inside_the_drain_budget" {
 run "accepts_an_18_character_service_name" {
   command = plan
   variables {
-    service_name = "orders-api-service"
+    service_name = "eighteen-chars-abc"
   }
 }
 
 run "rejects_a_19_character_service_name" {
   command = plan
   variables {
-    service_name = "orders-api-service1"
+    service_name = "nineteen-chars-abcd"
   }
   expect_failures = [var.service_name]
 }
