@@ -235,9 +235,9 @@ def main() -> None:
 
 
 def telemetry_rounds(rounds: int) -> None:
-    """The ≤ 10 % target's own measurement: the cached order read with telemetry off and on, in
-    `rounds` alternating pairs. One round's cost has ranged from -7 % to 30 % on these hosts, so the
-    target is read from the median of many rounds, not from `make bench`'s three."""
+    """Telemetry's cost on its own: the cached order read with telemetry off and on, in `rounds`
+    alternating pairs. One pair's cost moves with the host's speed, so the cost is read from the
+    median of many pairs, not from `make bench`'s three rounds (bench/README.md)."""
     require_wrk()
     database_url = asyncio.run(create_database())
     wrk_env = wrk_settings()
