@@ -31,11 +31,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from starlette.types import ASGIApp
 
 from app.__main__ import load_settings
+from app.api.security_headers import SecurityHeadersMiddleware
 from app.main import as_served, create_app
 from app.observability.logging import configure_logging
 from app.observability.metrics import serve_metrics
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.tracing import create_tracer_provider, sampling_from_env
+from app.observability.tracing import tracing_from_env
 from app.server import create_server
 from app.settings import Settings
 
@@ -77,16 +78,19 @@ def bare_app(mode: str) -> tuple[FastAPI, ASGIApp]:
 
 
 def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
-    """The app wired as `python -m app serve` wires it (`app.__main__.serve`)."""
-    access_log = configure_logging(settings.log_level if telemetry else "WARNING")
-    provider = create_tracer_provider(settings) if telemetry else None
-    if provider is not None:
-        provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
-    app = create_app(settings, provider, sampling_from_env(settings.trace_sampled_parents_per_second)[1])
+    """The app wired as `python -m app serve` wires it (`app.__main__.serve`); without telemetry, the
+    same app with only the security headers around it (`as_served` less ObservabilityMiddleware)."""
+    configure_logging(settings.log_level if telemetry else "WARNING")
+    tracing = tracing_from_env(settings) if telemetry else None
+    if tracing is not None:
+        tracing.provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+    app = create_app(settings, tracing)
     app.add_api_route("/bench/hello", hello)
-    if telemetry and settings.metrics_port:
+    if not telemetry:
+        return app, SecurityHeadersMiddleware(app)
+    if settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
-    return app, as_served(app, access_log=access_log, telemetry=telemetry)
+    return app, as_served(app)
 
 
 def main(mode: str) -> None:

@@ -28,16 +28,14 @@ def serve(settings: Settings) -> None:
     from app.main import as_served, create_app  # noqa: PLC0415  # imported here so `migrate` stays light
     from app.observability.logging import configure_logging  # noqa: PLC0415
     from app.observability.metrics import serve_metrics  # noqa: PLC0415
-    from app.observability.tracing import create_tracer_provider, sampling_from_env  # noqa: PLC0415
+    from app.observability.tracing import tracing_from_env  # noqa: PLC0415
     from app.server import create_server  # noqa: PLC0415
 
-    console = settings.app_env == "dev" and sys.stdout.isatty()
-    access_log = configure_logging(settings.log_level, console=console)
-    head_sampler = sampling_from_env(settings.trace_sampled_parents_per_second)[1]
-    app = create_app(settings, create_tracer_provider(settings), head_sampler)
+    configure_logging(settings.log_level, console=settings.app_env == "dev" and sys.stdout.isatty())
+    app = create_app(settings, tracing_from_env(settings))
     if settings.metrics_port:
         serve_metrics(settings.metrics_port, settings.host)
-    create_server(settings, app, as_served(app, access_log=access_log)).run()
+    create_server(settings, app, as_served(app)).run()
 
 
 def migrate(settings: DatabaseSettings) -> None:

@@ -10,76 +10,28 @@ from contextlib import asynccontextmanager, suppress
 
 from cachetools import TTLCache
 from fastapi import FastAPI
-from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.api import customers, health_routes, orders, problems
-from app.api.auth import ApiKeyMiddleware, document_api_key
+from app.api.auth import ApiKeyMiddleware, api_key_documented
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.domain.customers import CustomerService
 from app.domain.orders import OrderService
 from app.flags import EnvFlagProvider
 from app.health_checks import HealthChecks
-from app.observability import metrics, tracing
-from app.observability.logging import AccessLog, log_access
+from app.observability import metrics
 from app.observability.middleware import ObservabilityMiddleware
+from app.observability.tracing import Tracing, instrument_clients
 from app.settings import Settings
 from app.store.database import Database
 from app.store.idempotency import IdempotencyStore, create_redis
 
 
-def create_app(
-    settings: Settings,
-    tracer_provider: TracerProvider | None = None,
-    head_sampler: tracing.HeadSampler | None = None,
-) -> FastAPI:
-    """The app. With a tracer provider, `head_sampler` picks the traced requests (default: all)."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = await Database.open(settings)
-        redis = create_redis(settings)
-        idempotency = IdempotencyStore(redis, settings.redis_key_prefix)
-        if tracer_provider is not None:
-            db.tracer = tracer_provider.get_tracer("app.store")
-            tracing.instrument_clients(tracer_provider, db.engine, redis)
-        flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
-        app.state.customers = CustomerService(db)
-        app.state.orders = OrderService(
-            db,
-            idempotency,
-            flags,
-            order_cache=_order_cache(settings),
-            idempotency_ttl=settings.idempotency_ttl,
-        )
-        app.state.health = HealthChecks(
-            {"postgresql": db.ping, "redis": idempotency.ping},
-            timeout=settings.health_timeout,
-            cache_seconds=settings.health_cache_seconds,
-        )
-        lag_watcher = asyncio.create_task(metrics.watch_event_loop_lag())
-        # The first connection, opened beside start-up rather than in its way: the listener is up at
-        # once even when Postgres accepts connections and never answers. Best effort: an unreachable
-        # database is readiness's to report.
-        warm_up = asyncio.create_task(_warm_up(db, settings))
-        app.state.health.mark_ready()
-        try:
-            yield
-        finally:
-            # A warm-up still connecting gets a moment to finish (asyncpg logs a cancelled connect's
-            # error as never retrieved), not DB_CONNECT_TIMEOUT: shutdown waits for no database.
-            await asyncio.wait([warm_up], timeout=settings.health_timeout)
-            for task in (lag_watcher, warm_up):
-                task.cancel()
-            await asyncio.gather(lag_watcher, warm_up, return_exceptions=True)
-            await idempotency.close()
-            await db.close()
-            if tracer_provider is not None:
-                tracer_provider.shutdown()
-
-    app = FastAPI(
+def create_app(settings: Settings, tracing: Tracing | None = None) -> FastAPI:
+    """The app. With `tracing`, requests are traced as its sampler picks them."""
+    app = problems.ProblemDocumentedAPI(
         title="Orders API",
         version=settings.app_version,
         description="Reference deployable FastAPI service: customers sign up, orders go through checkout.",
@@ -95,19 +47,20 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.settings = settings
-    app.state.tracer = tracer_provider.get_tracer("app") if tracer_provider is not None else None
-    app.state.head_sampler = head_sampler or tracing.HeadSampler(1.0)  # read by `as_served`
+    app.state.tracing = tracing  # read by the lifespan and by `as_served`
     metrics.set_build_info(settings.app_version, settings.release_id)
-
     for router in (orders.router, customers.router):
-        app.include_router(router, prefix="/v1")  # every /v1/ path needs a key: ApiKeyMiddleware
+        # The key is enforced by ApiKeyMiddleware, before routing; the dependency declares it in OpenAPI.
+        app.include_router(router, prefix="/v1", dependencies=[api_key_documented])
     app.include_router(health_routes.router)
     problems.install(app)
+    _add_middleware(app, settings)
+    return app
 
-    document_api_key(app)
 
-    # Innermost first: the key is checked before the body is read, inside CORS (a browser's preflight
-    # carries no key). The security headers go on outside the app, in `as_served`.
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Innermost first: the key is checked before the body is read, inside CORS (a browser's preflight
+    carries no key). The security headers and the telemetry go on outside the app, in `as_served`."""
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=tuple(k.get_secret_value().encode() for k in settings.api_keys))
     if settings.cors_origins:
@@ -118,7 +71,63 @@ def create_app(
             allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Location", "Idempotent-Replayed"],
         )
-    return app
+
+
+def as_served(app: FastAPI) -> ASGIApp:
+    """The app as uvicorn serves it: observability outermost, then the security headers, around
+    everything, FastAPI's own 500s included (those are sent by its outermost error middleware, past
+    any `add_middleware`)."""
+    traced: Tracing | None = app.state.tracing
+    tracer = traced.provider.get_tracer("app") if traced is not None else None
+    sampler = traced.sampler if traced is not None else None
+    return ObservabilityMiddleware(SecurityHeadersMiddleware(app), tracer=tracer, sampler=sampler)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Opens the pools and Redis, builds the services onto `app.state`, and closes it all at shutdown."""
+    settings: Settings = app.state.settings
+    traced: Tracing | None = app.state.tracing
+    db = await Database.open(settings)
+    redis = create_redis(settings)
+    idempotency = IdempotencyStore(redis, settings.redis_key_prefix)
+    if traced is not None:
+        db.tracer = traced.provider.get_tracer("app.store")
+        instrument_clients(traced.provider, db.engine, redis)
+    _build_services(app, settings, db, idempotency)
+    lag_watcher = asyncio.create_task(metrics.watch_event_loop_lag())
+    # The first connection, opened beside start-up rather than in its way: the listener is up at once
+    # even when Postgres accepts connections and never answers. Best effort: an unreachable database
+    # is readiness's to report.
+    warm_up = asyncio.create_task(_warm_up(db, settings))
+    app.state.health.mark_ready()
+    try:
+        yield
+    finally:
+        # A warm-up still connecting gets a moment to finish (asyncpg logs a cancelled connect's error
+        # as never retrieved), not DB_CONNECT_TIMEOUT: shutdown waits for no database.
+        await asyncio.wait([warm_up], timeout=settings.health_timeout)
+        for task in (lag_watcher, warm_up):
+            task.cancel()
+        await asyncio.gather(lag_watcher, warm_up, return_exceptions=True)
+        await idempotency.close()
+        await db.close()
+        if traced is not None:
+            traced.provider.shutdown()
+
+
+def _build_services(app: FastAPI, settings: Settings, db: Database, idempotency: IdempotencyStore) -> None:
+    flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
+    app.state.customers = CustomerService(db)
+    app.state.orders = OrderService(
+        db, idempotency, flags, order_cache=_order_cache(settings), idempotency_ttl=settings.idempotency_ttl
+    )
+    app.state.health = HealthChecks(
+        database=db.ping,
+        redis=idempotency.ping,
+        timeout=settings.health_timeout,
+        cache_seconds=settings.health_cache_seconds,
+    )
 
 
 def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
@@ -126,19 +135,6 @@ def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
     if not settings.cache_ttl:
         return None
     return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
-
-
-def as_served(app: FastAPI, *, access_log: AccessLog = log_access, telemetry: bool = True) -> ASGIApp:
-    """The app as uvicorn serves it. Security headers, then observability, wrap everything, FastAPI's
-    own 500s included: those are sent by its outermost error middleware, past any `add_middleware`.
-    `access_log` is what `configure_logging` returned; `telemetry=False` is for the benchmark's
-    baseline."""
-    secured = SecurityHeadersMiddleware(app)
-    if not telemetry:
-        return secured
-    return ObservabilityMiddleware(
-        secured, tracer=app.state.tracer, sampler=app.state.head_sampler, access_log=access_log
-    )
 
 
 async def _warm_up(db: Database, settings: Settings) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import socket
 from collections.abc import Generator
 from contextlib import contextmanager
 from types import FrameType
@@ -70,10 +71,10 @@ class DrainingServer(uvicorn.Server):
         self.draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         settle_gc()
-        await super().serve(sockets)  # type: ignore[arg-type]
+        await super().serve(sockets)
 
     @contextmanager
     def capture_signals(self) -> Generator[None]:

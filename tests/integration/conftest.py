@@ -12,6 +12,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from app.main import as_served, create_app
+from app.observability.tracing import Tracing
 from tests.conftest import API_KEY, make_settings
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -19,13 +20,14 @@ ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 @pytest.fixture
 async def make_client(database_url: str, redis_prefix: str) -> AsyncIterator[ClientFactory]:
-    """Build a client for an app with settings overrides, e.g. `await make_client(ff_new_checkout="beta")`."""
+    """Build a client for an app with settings overrides, e.g. `await make_client(ff_new_checkout="beta")`;
+    `tracing=Tracing(provider)` traces every request."""
     async with AsyncExitStack() as stack:
 
-        async def factory(*, tracer_provider: Any = None, **overrides: Any) -> httpx.AsyncClient:
+        async def factory(*, tracing: Tracing | None = None, **overrides: Any) -> httpx.AsyncClient:
             values = {"database_url": database_url, "redis_key_prefix": redis_prefix} | overrides
             settings = make_settings(**values)
-            app: FastAPI = create_app(settings, tracer_provider)
+            app: FastAPI = create_app(settings, tracing)
             await stack.enter_async_context(LifespanManager(app))
             transport = httpx.ASGITransport(app=as_served(app))
             client = httpx.AsyncClient(

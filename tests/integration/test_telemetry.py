@@ -11,10 +11,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from prometheus_client import REGISTRY
 
+from app.observability.tracing import Tracing
 from tests.integration.conftest import ClientFactory
 
 
-async def _count(route: str, status: str, method: str = "GET") -> float:
+def _count(route: str, status: str, method: str = "GET") -> float:
     value = REGISTRY.get_sample_value(
         "http_server_request_duration_seconds_count",
         {"http_request_method": method, "http_route": route, "http_response_status_code": status},
@@ -22,7 +23,7 @@ async def _count(route: str, status: str, method: str = "GET") -> float:
     return value or 0.0
 
 
-async def _series() -> set[tuple[str, str, str]]:
+def _series() -> set[tuple[str, str, str]]:
     return {
         (s.labels["http_request_method"], s.labels["http_route"], s.labels["http_response_status_code"])
         for metric in REGISTRY.collect()
@@ -33,25 +34,25 @@ async def _series() -> set[tuple[str, str, str]]:
 
 
 async def test_red_metrics_use_the_route_template(client: httpx.AsyncClient) -> None:
-    before = await _count("/v1/orders/{order_id}", "404")
+    before = _count("/v1/orders/{order_id}", "404")
     await client.get(f"/v1/orders/{uuid.uuid4()}")
-    assert await _count("/v1/orders/{order_id}", "404") == before + 1
+    assert _count("/v1/orders/{order_id}", "404") == before + 1
 
 
 async def test_random_paths_add_one_series_not_one_each(client: httpx.AsyncClient) -> None:
     await client.get("/warm-up-unmatched")
-    before = await _series()
+    before = _series()
     for _ in range(50):
         await client.get(f"/{uuid.uuid4()}/{uuid.uuid4()}")
-    added = await _series() - before
+    added = _series() - before
     assert added == set(), f"random paths created series: {sorted(added)[:5]}"
-    assert ("GET", "unmatched", "404") in await _series()
+    assert ("GET", "unmatched", "404") in _series()
 
 
 async def test_health_stays_out_of_red_metrics(client: httpx.AsyncClient) -> None:
     await client.get("/health/live")
     await client.get("/health/ready")
-    assert not any(route.startswith("/health") for _, route, _ in await _series())
+    assert not any(route.startswith("/health") for _, route, _ in _series())
 
 
 async def test_business_metrics_count_signups(client: httpx.AsyncClient) -> None:
@@ -65,7 +66,7 @@ async def test_server_span_with_db_and_redis_children(make_client: ClientFactory
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_ON)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    client = await make_client(tracer_provider=provider)
+    client = await make_client(tracing=Tracing(provider))
     email = f"t-{uuid.uuid4().hex[:8]}@example.com"
     customer = (await client.post("/v1/customers", json={"email": email, "name": "T"})).json()
     items = [{"sku": "S", "quantity": 1, "unit_price_cents": 5}]
@@ -114,6 +115,6 @@ async def test_health_requests_make_no_spans(make_client: ClientFactory) -> None
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_ON)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    client = await make_client(tracer_provider=provider)
+    client = await make_client(tracing=Tracing(provider))
     await client.get("/health/live")
     assert not [span for span in exporter.get_finished_spans() if span.kind.name == "SERVER"]

@@ -1,4 +1,4 @@
-"""Log redaction and the JSON line shape (no I/O beyond a captured stdout)."""
+"""Log redaction and the JSON line shape, the access line's included (no I/O beyond a captured stdout)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,16 @@ import io
 import json
 import logging
 import re
-from collections.abc import Buffer, Iterator
+from collections.abc import Buffer, Callable, Iterator
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import structlog
+from starlette.types import Message, Receive, Scope, Send
 
 from app.observability.context import request_id
-from app.observability.logging import (
-    REDACTED,
-    access_fields,
-    configure_logging,
-    log_access,
-    mask_url_credentials,
-    redact,
-)
+from app.observability.logging import REDACTED, configure_logging, mask_url_credentials, redact
+from app.observability.middleware import ObservabilityMiddleware
 
 
 def test_url_passwords_are_masked() -> None:
@@ -38,18 +32,26 @@ def test_secret_keys_are_masked_whatever_their_value() -> None:
 
 
 @pytest.fixture
-def json_logging() -> Iterator[None]:
-    yield
+def configure() -> Iterator[Callable[..., None]]:
+    """`configure_logging` as the server calls it, called in the test body (it binds the sys.stdout
+    that capsys installed). Loggers are not cached here, so no logger keeps this test's stdout."""
+
+    def configure(level: str, *, console: bool = False) -> None:
+        configure_logging(level, console=console)
+        structlog.configure(cache_logger_on_first_use=False)
+
+    yield configure
     # Other tests must not write to this test's captured stdout.
     structlog.reset_defaults()
     logging.getLogger().handlers.clear()
 
 
 @pytest.mark.audit  # A10: logs are JSON with correlation IDs, not unstructured strings
-@pytest.mark.usefixtures("json_logging")
-def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO")  # in the test body: it binds the sys.stdout that capsys installed
-    token = request_id.set("rid-1")
+def test_structlog_and_stdlib_share_one_json_stream(
+    configure: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO")
+    token = request_id.set("req-1")
     try:
         structlog.get_logger("app.test").info("hello", password="pw", url="redis://u:pw@h/0")
         logging.getLogger("thirdparty").warning("from %s", "stdlib")
@@ -57,49 +59,40 @@ def test_structlog_and_stdlib_share_one_json_stream(capsys: pytest.CaptureFixtur
         request_id.reset(token)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["event"] for line in lines] == ["hello", "from stdlib"]
+    assert [line["logger"] for line in lines] == ["app.test", "thirdparty"]
     for line in lines:
         assert {"timestamp", "level", "logger", "request_id", "trace_id", "span_id"} <= line.keys()
-        assert line["request_id"] == "rid-1"
+        assert line["request_id"] == "req-1"
     assert lines[0]["password"] == REDACTED
     assert "pw@" not in lines[0]["url"]
     assert lines[1]["level"] == "warning"
 
 
-def _fields(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "path": "/x/redis://u:pw@h/0",
-        "method": "GET",
-        "route": "unmatched",
-        "status": 404,
-        "seconds": 0.00125,
-        "rid": "rid-2",
-        "trace_id": "0af7651916cd43dd8448eb211c80319c",
-        "span_id": None,
-    }
-    return access_fields(**(values | overrides))
+async def _answers_404(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
 
 
-@pytest.mark.usefixtures("json_logging")
-def test_the_direct_access_line_equals_the_structlog_line(capsys: pytest.CaptureFixture[str]) -> None:
-    """The direct path renders what the processor chain renders: the same keys in the same order, the
-    same values, the same timestamp format."""
-    write_directly = configure_logging("INFO")
-    assert write_directly is not log_access  # JSON at INFO: the direct path
+async def _request(path: str, request_id_header: bytes) -> None:
+    """One request through ObservabilityMiddleware, which writes its access line."""
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"x-request-id", request_id_header)]}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        pass
+
+    await ObservabilityMiddleware(_answers_404)(scope, receive, send)
+
+
+async def test_the_access_line_has_every_field_and_no_password(
+    configure: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO")
     before = datetime.datetime.now(datetime.UTC)
-    log_access(_fields())
-    write_directly(_fields())
+    await _request("/x/redis://u:pw@h/0", b"req-2")
     after = datetime.datetime.now(datetime.UTC)
-    through_structlog, direct = (json.loads(raw) for raw in capsys.readouterr().out.splitlines())
-    assert list(direct) == list(through_structlog)
-    assert {**direct, "timestamp": None} == {**through_structlog, "timestamp": None}
-    for line in (direct, through_structlog):
-        assert _ISO_UTC.fullmatch(line["timestamp"]), line["timestamp"]
-        assert before <= datetime.datetime.fromisoformat(line["timestamp"]) <= after
-
-
-@pytest.mark.usefixtures("json_logging")
-def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO")(_fields())
     (raw,) = capsys.readouterr().out.splitlines()
     line = json.loads(raw)
     assert line.keys() == {
@@ -107,20 +100,20 @@ def test_the_access_line_has_every_field_and_no_password(capsys: pytest.CaptureF
         "path", "method", "route", "status", "duration_ms",
     }  # fmt: skip
     assert (line["level"], line["event"], line["logger"]) == ("info", "request", "app.access")
-    assert (line["request_id"], line["trace_id"], line["span_id"]) == (
-        "rid-2",
-        "0af7651916cd43dd8448eb211c80319c",
-        None,
-    )
+    assert (line["request_id"], line["trace_id"], line["span_id"]) == ("req-2", None, None)
     assert (line["method"], line["route"], line["status"]) == ("GET", "unmatched", 404)
-    assert line["duration_ms"] == 1.25
+    assert isinstance(line["duration_ms"], float)
     assert "pw@" not in line["path"]
+    assert _ISO_UTC.fullmatch(line["timestamp"]), line["timestamp"]
+    assert before <= datetime.datetime.fromisoformat(line["timestamp"]) <= after
 
 
-@pytest.mark.usefixtures("json_logging")
 @pytest.mark.parametrize("console", [False, True])
-def test_the_access_line_follows_the_log_level(console: bool, capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("WARNING", console=console)(_fields())
+async def test_the_access_line_follows_the_log_level(
+    console: bool, configure: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("WARNING", console=console)
+    await _request("/x", b"req-3")
     assert capsys.readouterr().out == ""
 
 
@@ -140,17 +133,16 @@ class _RawStdout(io.RawIOBase):
         return len(chunk)
 
 
-@pytest.mark.usefixtures("json_logging")
-def test_a_short_write_to_a_raw_stdout_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_short_write_to_a_raw_stdout_loses_nothing(
+    configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = _RawStdout()
     monkeypatch.setattr("sys.stdout", SimpleNamespace(buffer=raw))
-    write = configure_logging("INFO")
+    configure("INFO")
     for n in range(3):
-        write(_fields(rid=f"rid-{n}"))
-    structlog.get_logger("app.test").info("after", detail="x" * 300)
+        structlog.get_logger("app.test").info("line", n=n, detail="x" * 100)
     lines = [json.loads(line) for line in raw.written.splitlines()]
-    assert [line.get("request_id") for line in lines[:3]] == ["rid-0", "rid-1", "rid-2"]
-    assert lines[3]["detail"] == "x" * 300
+    assert [(line["n"], line["detail"]) for line in lines] == [(n, "x" * 100) for n in range(3)]
 
 
 _ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")

@@ -21,8 +21,10 @@ from opentelemetry.trace import StatusCode, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
+from structlog.testing import capture_logs
 
 from app.observability.context import inbound_trace_id, request_id
+from app.observability.logging import add_context
 from app.observability.middleware import ObservabilityMiddleware
 from app.observability.tracing import UNTRACED, HeadSampler
 
@@ -74,7 +76,8 @@ def _traced(app: Recorder, ratio: float = 1.0) -> tuple[ObservabilityMiddleware,
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    middleware = ObservabilityMiddleware(app, tracer=provider.get_tracer("test"), sampler=HeadSampler(ratio))
+    sampler = HeadSampler(ratio, parent_rate=1000)
+    middleware = ObservabilityMiddleware(app, tracer=provider.get_tracer("test"), sampler=sampler)
     return middleware, exporter
 
 
@@ -171,10 +174,10 @@ async def test_the_probe_paths_are_never_traced_counted_or_logged(path: str) -> 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    lines: list[dict[str, Any]] = []
-    middleware = ObservabilityMiddleware(app, tracer=provider.get_tracer("test"), access_log=lines.append)
+    middleware = ObservabilityMiddleware(app, tracer=provider.get_tracer("test"))
     before = _count("GET", path, "200")
-    sent = await _call(middleware, path)
+    with capture_logs() as lines:
+        sent = await _call(middleware, path)
     assert exporter.get_finished_spans() == ()
     assert app.instrumented == [False]
     assert lines == []
@@ -184,10 +187,10 @@ async def test_the_probe_paths_are_never_traced_counted_or_logged(path: str) -> 
 
 @pytest.mark.parametrize("path", ["/healthXYZ", "/health/", "/health-anything/etc/passwd", "/health/live/x"])
 async def test_paths_that_only_start_like_a_probe_are_observed(path: str) -> None:
-    lines: list[dict[str, Any]] = []
-    middleware = ObservabilityMiddleware(Recorder(status=404), access_log=lines.append)
+    middleware = ObservabilityMiddleware(Recorder(status=404))
     before = _count("GET", "unmatched", "404")
-    await _call(middleware, path)
+    with capture_logs() as lines:
+        await _call(middleware, path)
     assert [line["path"] for line in lines] == [path]
     assert _count("GET", "unmatched", "404") == before + 1
 
@@ -217,19 +220,21 @@ async def test_an_unknown_method_is_recorded_as_other() -> None:
 async def test_a_request_is_counted_and_logged_by_the_time_it_has_ended() -> None:
     """The RED observation and the access line are recorded in the request's own `finally`: nothing
     waits for a later pass of the event loop, so nothing is lost with a process killed after it."""
-    lines: list[dict[str, Any]] = []
-    middleware = ObservabilityMiddleware(Recorder(status=418), access_log=lines.append)
+    middleware = ObservabilityMiddleware(Recorder(status=418))
     before = _count("GET", "unmatched", "418")
-    await _call(middleware, traceparent=NOT_SAMPLED, x_request_id=b"rid-418")
+    with capture_logs(processors=[add_context]) as lines:  # the processor that adds the request ID
+        await _call(middleware, traceparent=NOT_SAMPLED, x_request_id=b"req-418")
     assert _count("GET", "unmatched", "418") == before + 1
     (line,) = lines
     assert line == {
+        "event": "request",
+        "log_level": "info",
         "path": "/v1/x",
         "method": "GET",
         "route": "unmatched",
         "status": 418,
         "duration_ms": line["duration_ms"],
-        "request_id": "rid-418",
+        "request_id": "req-418",
         "trace_id": "0af7651916cd43dd8448eb211c80319c",  # the caller's, though not traced here
         "span_id": None,
     }
@@ -267,7 +272,7 @@ async def test_the_request_context_is_left_as_found_even_when_the_app_fails_befo
     await _call(middleware, traceparent=SAMPLED)
     await _call(middleware, path="/health/live", traceparent=NOT_SAMPLED)
     tracer = TracerProvider().get_tracer("test")
-    failing = ObservabilityMiddleware(_fails_at_once, tracer=tracer, sampler=HeadSampler(0.0))
+    failing = ObservabilityMiddleware(_fails_at_once, tracer=tracer, sampler=HeadSampler(0.0, parent_rate=1))
     with pytest.raises(RuntimeError):
         await _call(failing, traceparent=NOT_SAMPLED)
     assert (request_id.get(), inbound_trace_id.get(), otel_context.get_current()) == ids_before

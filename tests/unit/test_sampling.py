@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanKind
 
-from app.observability.tracing import DEFAULT_PARENTS_PER_SECOND, HeadSampler, sampling_from_env
+from app.observability.tracing import HeadSampler, Tracing, tracing_from_env
 from app.settings import Settings
+from tests.conftest import make_settings
 
 
 def test_callers_sampled_traces_are_capped_by_a_token_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,24 +28,41 @@ def test_callers_sampled_traces_are_capped_by_a_token_bucket(monkeypatch: pytest
     assert not HeadSampler(1.0, parent_rate=0).sampled(parent_sampled=True)
 
 
-def test_the_caps_default_is_the_settings() -> None:
-    assert Settings.model_fields["trace_sampled_parents_per_second"].default == DEFAULT_PARENTS_PER_SECOND
-    assert sampling_from_env()[1].parent_rate == DEFAULT_PARENTS_PER_SECOND
-    assert sampling_from_env(3.0)[1].parent_rate == 3.0
+def _tracing(**settings: Any) -> Tracing:
+    tracing = tracing_from_env(make_settings(**settings))
+    assert tracing is not None
+    return tracing
+
+
+def test_the_cap_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    default = Settings.model_fields["trace_sampled_parents_per_second"].default
+    assert _head(_tracing()).parent_rate == default
+    assert _head(_tracing(trace_sampled_parents_per_second=3.0)).parent_rate == 3.0
+
+
+def test_a_disabled_sdk_traces_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert tracing_from_env(make_settings()) is None
+
+
+def _head(tracing: Tracing) -> HeadSampler:
+    assert tracing.sampler is not None
+    return tracing.sampler
 
 
 def test_a_callers_decision_stands() -> None:
-    assert HeadSampler(0.0).sampled(parent_sampled=True)
-    assert not HeadSampler(1.0).sampled(parent_sampled=False)
+    assert HeadSampler(0.0, parent_rate=20).sampled(parent_sampled=True)
+    assert not HeadSampler(1.0, parent_rate=20).sampled(parent_sampled=False)
 
 
 def test_a_non_parent_based_sampler_ignores_the_caller() -> None:
-    assert HeadSampler(1.0, respect_parent=False).sampled(parent_sampled=False)
-    assert not HeadSampler(0.0, respect_parent=False).sampled(parent_sampled=True)
+    assert HeadSampler(1.0, respect_parent=False, parent_rate=20).sampled(parent_sampled=False)
+    assert not HeadSampler(0.0, respect_parent=False, parent_rate=20).sampled(parent_sampled=True)
 
 
 def test_roots_are_traced_at_the_ratio() -> None:
-    sampler = HeadSampler(0.1)
+    sampler = HeadSampler(0.1, parent_rate=20)
     traced = sum(sampler.sampled(None) for _ in range(20_000))
     assert 1_500 < traced < 2_500  # 10 % of 20,000, with a wide margin
 
@@ -60,20 +80,21 @@ def test_roots_are_traced_at_the_ratio() -> None:
 def test_the_standard_variables_choose_the_ratio(
     monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], ratio: float, respect_parent: bool
 ) -> None:
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    sdk_sampler, head = sampling_from_env()
+    tracing = _tracing()
+    head, sdk_sampler = _head(tracing), tracing.provider.sampler
     assert (head.ratio, head.respect_parent) == (ratio, respect_parent)
-    assert sdk_sampler is not None
     # Only request (SERVER) roots are recorded: a stray DB call starts no trace of its own.
     assert sdk_sampler.should_sample(None, 1, "GET", SpanKind.SERVER).decision is Decision.RECORD_AND_SAMPLE
     assert sdk_sampler.should_sample(None, 1, "SELECT", SpanKind.CLIENT).decision is Decision.DROP
 
 
 def test_an_unknown_sampler_is_left_to_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "jaeger_remote")
-    sdk_sampler, head = sampling_from_env()
-    assert sdk_sampler is None
-    assert head.sampled(None)
+    tracing = _tracing()
+    assert "RequestRootsOnly" not in tracing.provider.sampler.get_description()  # the SDK's own
+    assert _head(tracing).sampled(None)

@@ -7,6 +7,7 @@ a streamed body is counted as it arrives and stopped at the limit.
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +25,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = _content_length(Headers(scope=scope))
         if declared is not None and declared > self.limit:
             await problem(413, _DETAIL.format(limit=self.limit))(scope, receive, send)
             return
@@ -42,11 +43,8 @@ class BodyLimitMiddleware:
         await self.app(scope, receive_limited, send)
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def _content_length(headers: Headers) -> int | None:
+    try:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None

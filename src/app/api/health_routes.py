@@ -1,11 +1,13 @@
-"""The health endpoints: `/health/live`, `/health/ready` and `/health`.
+"""The health endpoints: `/health/live`, `/health/ready` and `/health`, answered as
+`application/health+json` from `app.health_checks`' results; this module chooses the status codes.
 
 No API key (they are outside `/v1/`), and no metrics, traces or access lines: the middleware leaves
-exactly these three paths unobserved (`app.observability.context.UNOBSERVED_PATHS`).
+exactly these three paths unobserved (`app.observability.middleware.UNOBSERVED_PATHS`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -13,6 +15,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.api.dependencies import HealthDep, SettingsDep
+from app.health_checks import CheckResult
 
 HEALTH_JSON = "application/health+json"
 router = APIRouter(prefix="/health", tags=["health"])
@@ -57,7 +60,8 @@ async def live() -> Response:
     responses=_OK_OR_UNAVAILABLE,
 )
 async def ready(health: HealthDep) -> Response:
-    return _respond(*await health.readiness())
+    status = await health.readiness()
+    return _respond(503 if status == "fail" else 200, {"status": status, "phase": health.phase.value})
 
 
 @router.get(
@@ -67,4 +71,34 @@ async def ready(health: HealthDep) -> Response:
     responses=_OK_OR_UNAVAILABLE,
 )
 async def report(health: HealthDep, settings: SettingsDep) -> Response:
-    return _respond(*await health.full(version=settings.app_version, release_id=settings.release_id))
+    """The source document's fields plus the health+json shape; 503 when Postgres is down."""
+    found = await health.report()
+    body = {
+        "status": health.status(found),
+        "version": settings.app_version,
+        "releaseId": settings.release_id,
+        "phase": health.phase.value,
+        "uptime": round(health.uptime_seconds, 3),
+        "timestamp": datetime.now(UTC).isoformat(),
+        "database": _healthy_or_not(found.database),
+        "redis": _healthy_or_not(found.redis),
+        "checks": {
+            f"{check.name}:responseTime": [_check_json(check)] for check in (found.database, found.redis)
+        },
+    }
+    return _respond(200 if found.database.ok else 503, body)
+
+
+def _healthy_or_not(check: CheckResult) -> str:
+    return "healthy" if check.ok else "unhealthy"
+
+
+def _check_json(check: CheckResult) -> dict[str, Any]:
+    """One health+json check: the probe's response time and outcome."""
+    return {
+        "componentType": "datastore",
+        "observedValue": round(check.response_ms, 3),
+        "observedUnit": "ms",
+        "status": "pass" if check.ok else "fail",
+        "time": check.checked_at.isoformat(),
+    }

@@ -2,7 +2,8 @@
 
 Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them, and their count.
 A 500 says nothing about internals; the traceback goes to the log (with the request ID that the body
-and the `X-Request-ID` header also carry).
+and the `X-Request-ID` header also carry). The OpenAPI document files them under their own media type
+(`ProblemDocumentedAPI`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def _validation(_: Request, error: Exception) -> Response:
     return problem(422, "the request is not valid", errors=errors, error_count=len(found))
 
 
-async def _http(_: Request, error: Exception) -> Response:
+async def _http_exception(_: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
     return problem(error.status_code, detail, headers=error.headers)
@@ -107,32 +108,29 @@ async def _unexpected(_: Request, error: Exception) -> Response:
     return problem(500, "an unexpected error occurred; quote the request_id when reporting it")
 
 
-def _document_problems_as_problem_json(app: FastAPI) -> None:
-    """Error bodies go under `application/problem+json` in the OpenAPI document, the type they are sent as.
+class ProblemDocumentedAPI(FastAPI):
+    """FastAPI whose OpenAPI document files error bodies under `application/problem+json`, the type
+    they are sent as.
 
     FastAPI files a response model under the route's own media type, which would advertise JSON errors
     that never come and leave problem+json without a schema: clients generated from the document, and
     a fuzzer's schema check, need the error shape where it is sent.
     """
-    build = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            for path in build().get("paths", {}).values():
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:  # FastAPI builds the document once and keeps it
+            for path in super().openapi().get("paths", {}).values():
                 for operation in path.values():
                     for response in operation.get("responses", {}).values():
                         content = response.get("content", {})
                         if PROBLEM_JSON in content and "application/json" in content:
                             content[PROBLEM_JSON] = content.pop("application/json")
-        return app.openapi_schema or build()
-
-    app.openapi = openapi  # type: ignore[method-assign]
+        return super().openapi()
 
 
 def install(app: FastAPI) -> None:
-    _document_problems_as_problem_json(app)
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(UnprocessableError, _unprocessable)

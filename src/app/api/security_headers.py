@@ -1,24 +1,25 @@
-"""Security headers on every API response (pure ASGI, a single header append)."""
+"""Security headers on every API response (pure ASGI: one pass over the response's headers)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-    (b"cache-control", b"no-store"),
-]
+_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-resource-policy": "same-origin",
+    "cache-control": "no-store",
+}
 # The interactive docs page loads its own scripts; everything else is JSON and may load nothing.
-_API_HEADERS = [*_HEADERS, (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
+_API_HEADERS = _HEADERS | {"content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
+    """Adds each header the response does not set itself (a route's own `Cache-Control` stands)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -28,12 +29,12 @@ class SecurityHeadersMiddleware:
             return
         extra = _HEADERS if scope["path"].startswith(_DOCS_PATHS) else _API_HEADERS
 
-        def send_with_headers(message: Message) -> Awaitable[None]:
-            # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", ())}
-                added = [header for header in extra if header[0] not in present]
-                message["headers"] = [*message.get("headers", ()), *added]
-            return send(message)
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    headers.setdefault(name, value)
+            await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -7,8 +7,10 @@ It wraps the whole application (outside FastAPI's error middleware), so every re
 One middleware rather than an assembly of libraries' (docs/adr/0005-telemetry-and-reads-on-library-types.md):
 the sampling decision (`HeadSampler`) comes first, so an untraced request creates no span, context or
 attribute dict, and DB/Redis instrumentation is suppressed for it instead of producing non-recording
-spans. Metrics are prometheus-client's (`app.observability.metrics`); the access line is structlog's
-JSON, written directly (`app.observability.logging.write_access_line`).
+spans. Built as Starlette builds its own (`GZipMiddleware`): the middleware reads the request's
+headers and hands each observed request to a small responder, `ObservedRequest`, whose one `_record`
+step, in its `finally`, ends the span, observes the duration (prometheus-client's `Histogram`) and
+writes the access line (structlog, logger `app.access`).
 """
 
 from __future__ import annotations
@@ -16,158 +18,148 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Awaitable
 from typing import Any
 
+import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
-from prometheus_client import Gauge, Histogram
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import metrics
-from app.observability.context import UNOBSERVED_PATHS, inbound_trace_id, request_id
-from app.observability.logging import AccessLog, access_fields, log_access
+from app.observability.context import inbound_trace_id, request_id
 from app.observability.tracing import UNTRACED, HeadSampler
 
-REQUEST_ID_HEADER = b"x-request-id"
+# The paths no telemetry touches (no metrics, span or access line): the health probes, polled
+# constantly. Exactly these paths: `/healthz` or `/health/` is an ordinary (observed) 404.
+UNOBSERVED_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
+REQUEST_ID_HEADER = "x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
-_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
 # HTTP semantic conventions: methods outside the known set are recorded as _OTHER (bounded labels).
 _OTHER = "_OTHER"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+_MAX_LOGGED_PATH = 256
+access_log = structlog.get_logger("app.access")
 
 
 class ObservabilityMiddleware:
+    """`sampler` picks the traced requests when there is a `tracer`; without one, every request."""
+
     def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        tracer: Tracer | None = None,
-        sampler: HeadSampler | None = None,
-        access_log: AccessLog = log_access,
-        unobserved_paths: frozenset[str] = UNOBSERVED_PATHS,
+        self, app: ASGIApp, *, tracer: Tracer | None = None, sampler: HeadSampler | None = None
     ) -> None:
         self.app = app
         self.tracer = tracer
-        self.sampler = sampler or HeadSampler(1.0)
-        self.access_log = access_log
-        self.unobserved_paths = unobserved_paths
-        # prometheus-client's children by label values, looked up once: `labels()` takes the metric's
-        # lock and checks the values on every call, and these label sets are few and fixed.
-        self._active: dict[str, Gauge] = {}
-        self._durations: dict[tuple[str, str, int], Histogram] = {}
+        self.sampler = sampler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid, traceparent = _read_headers(scope)
-        match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
-        inbound = match.group(1).decode() if match else None  # the caller's trace ID
-        token = request_id.set(rid)
-        trace_token = inbound_trace_id.set(inbound)
+        headers = Headers(scope=scope)
+        traceparent = _TRACEPARENT.fullmatch(headers.get("traceparent", ""))
+        request_id_value = _request_id(headers.get(REQUEST_ID_HEADER))
+        id_token = request_id.set(request_id_value)
+        trace_token = inbound_trace_id.set(traceparent.group(1) if traceparent else None)
         try:
-            if scope["path"] in self.unobserved_paths:
-                await self._unobserved(scope, receive, _with_header(send, (REQUEST_ID_HEADER, rid.encode())))
+            if scope["path"] in UNOBSERVED_PATHS:
+                await self._unobserved(scope, receive, send, request_id_value)
             else:
-                await self._observed(scope, receive, send, rid, match)
+                span, context = self._start_span(scope, headers, traceparent)
+                await ObservedRequest(self.app, request_id_value, span, context)(scope, receive, send)
         finally:
             inbound_trace_id.reset(trace_token)
-            request_id.reset(token)
+            request_id.reset(id_token)
 
-    async def _observed(
-        self, scope: Scope, receive: Receive, send: Send, rid: str, traceparent: re.Match[bytes] | None
-    ) -> None:
-        rid_header = (REQUEST_ID_HEADER, rid.encode())
-        method = scope["method"] if scope["method"] in _KNOWN_METHODS else _OTHER
-        status = 500
-        started_response = False
-        error: BaseException | None = None
-        span, context = self._start_span(scope, method, traceparent)
-        otel_token = otel_context.attach(context) if self.tracer is not None else None
-        active = self._active_gauge(method)
-        active.inc()
-        started = time.perf_counter()
+    def _start_span(
+        self, scope: Scope, headers: Headers, traceparent: re.Match[str] | None
+    ) -> tuple[Span | None, Context | None]:
+        """The request's server span if the sampler traces it (the caller's sampled flag counts), and
+        the context to run the request in: UNTRACED when not traced, so the DB and Redis
+        instrumentations stand aside; else the caller's context with the span current, so they
+        record child spans. Without a tracer, neither."""
+        if self.tracer is None:
+            return None, None
+        parent_sampled = bool(int(traceparent.group(2), 16) & 1) if traceparent else None
+        if self.sampler is not None and not self.sampler.sampled(parent_sampled):
+            return None, UNTRACED
+        return _start_server_span(self.tracer, scope, headers)
 
-        def send_observed(message: Message) -> Awaitable[None]:
-            # Not a coroutine itself: it hands back the server's send, to be awaited by the app.
-            nonlocal status, started_response
-            if message["type"] == "http.response.start":
-                status, started_response = message["status"], True
-                message["headers"] = [*message.get("headers", ()), rid_header]
-            return send(message)
+    async def _unobserved(self, scope: Scope, receive: Receive, send: Send, request_id_value: str) -> None:
+        """A probe path: its request ID for its own log lines, nothing more."""
 
+        async def send_with_request_id(message: Message) -> None:
+            _add_request_id(message, request_id_value)
+            await send(message)
+
+        otel_token = otel_context.attach(UNTRACED) if self.tracer is not None else None
         try:
-            await self.app(scope, receive, send_observed)
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            if otel_token is not None:
+                otel_context.detach(otel_token)
+
+
+class ObservedRequest:
+    """One observed request: runs it in its trace context, notes its status, then `_record`s it."""
+
+    def __init__(self, app: ASGIApp, request_id: str, span: Span | None, context: Context | None) -> None:
+        self.app = app
+        self.request_id = request_id
+        self.span = span
+        self.context = context
+        self.status = 500  # until a response starts: what the server answers for an app that raised
+        self.started_response = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.send = send
+        method = _method(scope)
+        otel_token = otel_context.attach(self.context) if self.context is not None else None
+        error: Exception | None = None
+        started = time.perf_counter()
+        try:
+            with metrics.HTTP_ACTIVE.labels(method).track_inprogress():
+                await self.app(scope, receive, self.send_with_request_id)
         except Exception as exc:
             # FastAPI re-raises after its handler logged the error and sent the 500; answered once,
             # logged once. Raise only what never became a response.
             error = exc
-            if not started_response:
+            if not self.started_response:
                 raise
         finally:
             seconds = time.perf_counter() - started
             if otel_token is not None:
                 otel_context.detach(otel_token)
-            active.dec()
-            template = route_template(scope)
-            trace_id = span_id = None
-            if span is not None:
-                trace_id, span_id = _end_server_span(span, method, template, status, error)
-            trace_id = trace_id or inbound_trace_id.get()
-            exemplar = {"trace_id": trace_id} if trace_id else None
-            self._duration(method, template, status).observe(seconds, exemplar)
-            self.access_log(
-                access_fields(
-                    path=scope["path"], method=method, route=template, status=status, seconds=seconds,
-                    rid=rid, trace_id=trace_id, span_id=span_id,
-                )
-            )  # fmt: skip
+            self._record(scope, method, seconds, error)
 
-    def _active_gauge(self, method: str) -> Gauge:
-        gauge = self._active.get(method)
-        if gauge is None:
-            gauge = self._active[method] = metrics.HTTP_ACTIVE.labels(method)
-        return gauge
+    async def send_with_request_id(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.started_response = message["status"], True
+            _add_request_id(message, self.request_id)
+        await self.send(message)
 
-    def _duration(self, method: str, template: str, status: int) -> Histogram:
-        key = (method, template, status)
-        child = self._durations.get(key)
-        if child is None:
-            child = self._durations[key] = metrics.HTTP_DURATION.labels(method, template, str(status))
-        return child
-
-    def _start_span(
-        self, scope: Scope, method: str, traceparent: re.Match[bytes] | None
-    ) -> tuple[Span | None, Context]:
-        """The request's server span if the sampler traces it (the caller's sampled flag counts), and
-        the context to run the request in: UNTRACED when not traced, so the DB and Redis
-        instrumentations stand aside; else the caller's context with the span current, so they
-        record child spans."""
-        if self.tracer is None:
-            return None, UNTRACED
-        parent_sampled = bool(int(traceparent.group(2), 16) & 1) if traceparent else None
-        if not self.sampler.sampled(parent_sampled):
-            return None, UNTRACED
-        return _start_server_span(self.tracer, scope, method)
-
-    async def _unobserved(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A probe path: its request ID for its own log lines, nothing more."""
-        otel_token = otel_context.attach(UNTRACED) if self.tracer is not None else None
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            if otel_token is not None:
-                otel_context.detach(otel_token)
+    def _record(self, scope: Scope, method: str, seconds: float, error: Exception | None) -> None:
+        """The span's end, the RED observation and the access line, all before the request returns."""
+        route = route_template(scope)
+        ids = _end_server_span(self.span, method, route, self.status, error) if self.span else None
+        trace_id, span_id = ids or (inbound_trace_id.get(), None)  # a span not sampled has no IDs to give
+        exemplar = {"trace_id": trace_id} if trace_id else None
+        metrics.HTTP_DURATION.labels(method, route, str(self.status)).observe(seconds, exemplar)
+        path = scope["path"][:_MAX_LOGGED_PATH]  # credentials in it are masked by the log's `redact`
+        access_log.info(
+            "request", path=path, method=method, route=route, status=self.status,
+            duration_ms=int(seconds * 1_000_000) / 1000, trace_id=trace_id, span_id=span_id,
+        )  # fmt: skip
 
 
-def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> tuple[Span, Context]:
+def _start_server_span(tracer: Tracer, scope: Scope, headers: Headers) -> tuple[Span, Context]:
     """The request's server span (HTTP semantic conventions), child of the caller's context if any,
     and that context with the span current."""
-    carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    method = _method(scope)
     attributes: dict[str, Any] = {
         "http.request.method": method,
         "url.scheme": scope.get("scheme", "http"),
@@ -180,22 +172,23 @@ def _start_server_span(tracer: Tracer, scope: Scope, method: str) -> tuple[Span,
         attributes["server.address"], attributes["server.port"] = server[0], server[1]
     if client := scope.get("client"):
         attributes["client.address"] = client[0]
-    if user_agent := carrier.get("user-agent"):
+    if user_agent := headers.get("user-agent"):
         attributes["user_agent.original"] = user_agent
     # From an empty context, not the current one: some propagators (baggage) start from the current
     # context when given none, and would carry UNTRACED into the traced request.
-    parent = propagate.extract(carrier, context=Context())
+    parent = propagate.extract(headers, context=Context())
     span = tracer.start_span(_span_method(method), parent, kind=SpanKind.SERVER, attributes=attributes)
     return span, trace.set_span_in_context(span, parent)
 
 
 def _end_server_span(
-    span: Span, method: str, template: str, status: int, error: BaseException | None
-) -> tuple[str | None, str | None]:
-    """Name the span after its route, record the outcome, end it; its IDs for logs and exemplars."""
-    if template != metrics.UNMATCHED_ROUTE:  # semantic conventions: no route, no http.route
-        span.update_name(f"{_span_method(method)} {template}")
-        span.set_attribute("http.route", template)
+    span: Span, method: str, route: str, status: int, error: Exception | None
+) -> tuple[str, str] | None:
+    """Name the span after its route, record the outcome, end it; its IDs for logs and exemplars
+    (None when it was not sampled)."""
+    if route != metrics.UNMATCHED_ROUTE:  # semantic conventions: no route, no http.route
+        span.update_name(f"{_span_method(method)} {route}")
+        span.set_attribute("http.route", route)
     span.set_attribute("http.response.status_code", status)
     if error is not None:
         span.record_exception(error)
@@ -205,8 +198,13 @@ def _end_server_span(
     span.end()
     context = span.get_span_context()
     if not context.is_valid or not context.trace_flags.sampled:
-        return None, None
+        return None
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def _method(scope: Scope) -> str:
+    method: str = scope["method"]
+    return method if method in _KNOWN_METHODS else _OTHER
 
 
 def _span_method(method: str) -> str:
@@ -226,25 +224,15 @@ def route_template(scope: Scope) -> str:
     return template or getattr(scope.get("route"), "path", None) or metrics.UNMATCHED_ROUTE
 
 
-def _read_headers(scope: Scope) -> tuple[str, bytes | None]:
-    """The request ID (the caller's if it is safe, else a new one) and the raw `traceparent`, in one
-    pass over the headers."""
-    rid: str | None = None
-    traceparent: bytes | None = None
-    headers: list[tuple[bytes, bytes]] = scope["headers"]
-    for name, value in headers:
-        if name == REQUEST_ID_HEADER and rid is None:
-            rid = value.decode() if _SAFE_REQUEST_ID.fullmatch(value) else ""
-        elif name == b"traceparent":
-            traceparent = value
-    # 128 random bits as 32 hex digits, as a UUID4 has, without the UUID object: an ID, not a secret.
-    return rid or random.getrandbits(128).to_bytes(16).hex(), traceparent
+def _request_id(presented: str | None) -> str:
+    """The caller's request ID if it is safe to echo, else a new one: 128 random bits as 32 hex digits,
+    as a UUID4 has, without the UUID object (an ID, not a secret)."""
+    if presented and _SAFE_REQUEST_ID.fullmatch(presented):
+        return presented
+    return random.getrandbits(128).to_bytes(16).hex()
 
 
-def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
-    def send_with_header(message: Message) -> Awaitable[None]:  # returns the server's send, as above
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), header]
-        return send(message)
-
-    return send_with_header
+def _add_request_id(message: Message, value: str) -> None:
+    if message["type"] == "http.response.start":
+        message.setdefault("headers", [])
+        MutableHeaders(scope=message).append(REQUEST_ID_HEADER, value)

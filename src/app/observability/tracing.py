@@ -39,9 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 
+# OTEL_TRACES_SAMPLER_ARG's default when OTEL_TRACES_SAMPLER is unset (the SDK's own is 1.0).
 DEFAULT_SAMPLE_RATIO = 0.01
-# TRACE_SAMPLED_PARENTS_PER_SECOND's default (app.settings; a test checks they agree).
-DEFAULT_PARENTS_PER_SECOND = 20.0
 _FIXED_RATIOS = {
     "always_on": 1.0,
     "parentbased_always_on": 1.0,
@@ -72,13 +71,14 @@ class HeadSampler:
     before any span exists.
 
     With a caller's `traceparent` (and a parent-based sampler) the caller's decision stands, except
-    that at most `parent_rate` of the callers' sampled requests a second are traced (a token bucket
-    holding one second's worth); otherwise one request in `1 / ratio` is traced.
+    that at most `parent_rate` (TRACE_SAMPLED_PARENTS_PER_SECOND) of the callers' sampled requests a
+    second are traced (a token bucket holding one second's worth); otherwise one request in
+    `1 / ratio` is traced.
     """
 
     ratio: float
     respect_parent: bool = True
-    parent_rate: float = DEFAULT_PARENTS_PER_SECOND
+    parent_rate: float = field(kw_only=True)
     _tokens: float = field(init=False)
     _refilled_at: float = field(init=False)
 
@@ -127,25 +127,18 @@ class _RequestRootsOnly(Sampler):
         return "RequestRootsOnly"
 
 
-def sampling_from_env(parent_rate: float = DEFAULT_PARENTS_PER_SECOND) -> tuple[Sampler | None, HeadSampler]:
-    """(the SDK sampler, the head sampler) for the OTEL_TRACES_SAMPLER variables; `parent_rate` is
-    TRACE_SAMPLED_PARENTS_PER_SECOND."""
-    name = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_traceidratio").strip().lower()
-    if name in _FIXED_RATIOS:
-        ratio = _FIXED_RATIOS[name]
-    elif name in _RATIO_SAMPLERS:
-        default = DEFAULT_SAMPLE_RATIO if "OTEL_TRACES_SAMPLER" not in os.environ else 1.0
-        try:
-            ratio = min(1.0, max(0.0, float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", default))))
-        except ValueError:
-            ratio = default
-    else:
-        return None, HeadSampler(1.0, respect_parent=False)  # the SDK's own sampler decides
-    head = HeadSampler(ratio, name.startswith("parentbased"), parent_rate)
-    return ParentBased(root=_RequestRootsOnly()), head
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    """What traces requests: the tracer provider, and the head sampler that picks the requests
+    (None: every request, as the tests and the benchmark's tracing modes want)."""
+
+    provider: TracerProvider
+    sampler: HeadSampler | None = None
 
 
-def create_tracer_provider(settings: Settings) -> TracerProvider | None:
+def tracing_from_env(settings: Settings) -> Tracing | None:
+    """The service's tracing, from the OTEL_* variables and TRACE_SAMPLED_PARENTS_PER_SECOND; None
+    with OTEL_SDK_DISABLED=true. The SDK's sampler and the head sampler come from one reading."""
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return None
     resource = Resource.create(
@@ -155,12 +148,29 @@ def create_tracer_provider(settings: Settings) -> TracerProvider | None:
             "deployment.environment.name": settings.app_env,
         }
     )
-    sampler, _ = sampling_from_env()
-    provider = TracerProvider(resource=resource, sampler=sampler)
+    sdk_sampler, head_sampler = _samplers(settings.trace_sampled_parents_per_second)
+    provider = TracerProvider(resource=resource, sampler=sdk_sampler)
     processor = _exporting_processor()
     if processor is not None:
         provider.add_span_processor(processor)
-    return provider
+    return Tracing(provider, head_sampler)
+
+
+def _samplers(parent_rate: float) -> tuple[Sampler | None, HeadSampler]:
+    """(the SDK's sampler, the head sampler) for the OTEL_TRACES_SAMPLER variables."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_traceidratio").strip().lower()
+    if name in _FIXED_RATIOS:
+        ratio = _FIXED_RATIOS[name]
+    elif name in _RATIO_SAMPLERS:
+        default = DEFAULT_SAMPLE_RATIO if "OTEL_TRACES_SAMPLER" not in os.environ else 1.0
+        try:
+            ratio = min(1.0, max(0.0, float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", default))))
+        except ValueError:
+            ratio = default
+    else:  # the SDK's own sampler decides
+        return None, HeadSampler(1.0, respect_parent=False, parent_rate=parent_rate)
+    head = HeadSampler(ratio, name.startswith("parentbased"), parent_rate=parent_rate)
+    return ParentBased(root=_RequestRootsOnly()), head
 
 
 def _exporting_processor() -> SpanProcessor | None:
