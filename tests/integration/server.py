@@ -2,11 +2,12 @@
 
 Used by every test that needs a real server (signals, read-only run, live Prometheus, faults):
 `with ServerProcess(env) as server: httpx.get(server.url + "/health/live")`. The process is always
-stopped, and its output is kept for assertions (`server.output()`).
+stopped, and its output is kept for assertions (`server.output()`, `server.access_lines(...)`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,9 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
 
@@ -28,6 +30,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    """Poll until `condition()` holds. The timeout only bounds a test that would otherwise hang: it is
+    not a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{condition.__qualname__} did not hold within {timeout} s")
+        time.sleep(0.05)
 
 
 def server_env(database_url: str, redis_prefix: str, **extra: str) -> dict[str, str]:
@@ -104,6 +116,22 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """Every line the server has logged, each parsed as JSON (a line that is not JSON fails here)."""
+        return [json.loads(line) for line in self.output().splitlines() if line.strip()]
+
+    def access_lines(
+        self, where: Callable[[dict[str, Any]], bool], *, at_least: int = 1
+    ) -> list[dict[str, Any]]:
+        """The access lines `where` selects, once there are `at_least` of them: the server writes a
+        request's line as its response goes out, and the output reaches the file a moment later."""
+
+        def selected() -> list[dict[str, Any]]:
+            return [line for line in self.log_lines() if line["event"] == "request" and where(line)]
+
+        wait_until(lambda: len(selected()) >= at_least)
+        return selected()
 
     def output(self) -> str:
         self._log.flush()

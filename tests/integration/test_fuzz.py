@@ -25,11 +25,20 @@ from tests.integration.server import ServerProcess, server_env
 
 MAX_EXAMPLES = 40
 PROBLEM_JSON = "application/problem+json"
+# Waits long enough that a loaded host (a shared Postgres, a busy CPU) delays an answer rather than
+# turning it into a documented 503: the fuzzer tests input handling, not the host's load.
+PATIENT_TIMEOUTS = {
+    "DB_POOL_TIMEOUT": "20",
+    "DB_CONNECT_TIMEOUT": "10",
+    "DB_STATEMENT_TIMEOUT": "20",
+    "HEALTH_TIMEOUT": "0.9",  # the most the setting allows
+}
+REQUEST_TIMEOUT = 60  # above any of those waits
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(database_url: str, redis_prefix: str) -> Iterator[ServerProcess]:
-    with ServerProcess(server_env(database_url, redis_prefix)) as server:
+    with ServerProcess(server_env(database_url, redis_prefix, **PATIENT_TIMEOUTS)) as server:
         yield server
 
 
@@ -45,7 +54,7 @@ def _config() -> schemathesis.Config:
                 # No example database: nothing is written into the working tree.
                 "database": "none",
             },
-            "request-timeout": 10,
+            "request-timeout": REQUEST_TIMEOUT,
             # Invalid input may also be refused for its size (MAX_BODY_BYTES) before it is validated.
             "checks": {
                 "negative_data_rejection": {

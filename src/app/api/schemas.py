@@ -36,11 +36,13 @@ def _integral(value: object) -> object:
 JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
 
 
-class _Strict(BaseModel):
+class _RequestBody(BaseModel):
+    """A request body: a field the schema does not name is refused (a typo is a 422, never ignored)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class CustomerIn(_Strict):
+class CustomerIn(_RequestBody):
     email: Annotated[EmailStr, Field(max_length=320)]
     name: Name
     # Strict: the schema says boolean, so 0, 1, "yes" and "false" are refused, not coerced.
@@ -55,13 +57,13 @@ class CustomerOut(BaseModel):
     created_at: datetime
 
 
-class LineItemIn(_Strict):
+class LineItemIn(_RequestBody):
     sku: Sku
     quantity: JsonInt = Field(ge=1, le=1000)
     unit_price_cents: JsonInt = Field(ge=0, le=10_000_000, description="Price of one unit, in cents.")
 
 
-class OrderIn(_Strict):
+class OrderIn(_RequestBody):
     customer_id: uuid.UUID
     items: list[LineItemIn] = Field(min_length=1, max_length=100)
 
