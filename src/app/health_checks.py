@@ -94,7 +94,7 @@ class HealthChecks:
         if self.phase is not Phase.READY:
             metrics.APP_READY.set(0)
             return "fail"
-        # Asked after the probe: SIGTERM may have arrived while it ran.
+        # `status` reads the phase after the probe: SIGTERM may have arrived while it ran.
         status = self.status(await self.report())
         metrics.APP_READY.set(0 if status == "fail" else 1)
         return status

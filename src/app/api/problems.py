@@ -118,14 +118,16 @@ class ProblemDocumentedAPI(FastAPI):
     """
 
     def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is None:  # FastAPI builds the document once and keeps it
-            for path in super().openapi().get("paths", {}).values():
-                for operation in path.values():
-                    for response in operation.get("responses", {}).values():
-                        content = response.get("content", {})
-                        if PROBLEM_JSON in content and "application/json" in content:
-                            content[PROBLEM_JSON] = content.pop("application/json")
-        return super().openapi()
+        if self.openapi_schema is not None:  # FastAPI builds the document once and keeps it
+            return self.openapi_schema
+        document = super().openapi()
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if PROBLEM_JSON in content and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+        return document
 
 
 def install(app: FastAPI) -> None:

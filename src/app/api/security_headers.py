@@ -1,4 +1,4 @@
-"""Security headers on every API response (pure ASGI: one pass over the response's headers)."""
+"""Security headers on every API response (pure ASGI, through Starlette's `MutableHeaders`)."""
 
 from __future__ import annotations
 

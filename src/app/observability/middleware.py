@@ -28,8 +28,8 @@ from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability import context as request_context
 from app.observability import metrics
-from app.observability.context import inbound_trace_id, request_id
 from app.observability.tracing import UNTRACED, HeadSampler
 
 # The paths no telemetry touches (no metrics, span or access line): the health probes, polled
@@ -62,18 +62,18 @@ class ObservabilityMiddleware:
             return
         headers = Headers(scope=scope)
         traceparent = _TRACEPARENT.fullmatch(headers.get("traceparent", ""))
-        request_id_value = _request_id(headers.get(REQUEST_ID_HEADER))
-        id_token = request_id.set(request_id_value)
-        trace_token = inbound_trace_id.set(traceparent.group(1) if traceparent else None)
+        request_id = _request_id(headers.get(REQUEST_ID_HEADER))
+        id_token = request_context.request_id.set(request_id)
+        trace_token = request_context.inbound_trace_id.set(traceparent.group(1) if traceparent else None)
         try:
             if scope["path"] in UNOBSERVED_PATHS:
-                await self._unobserved(scope, receive, send, request_id_value)
+                await self._unobserved(scope, receive, send, request_id)
             else:
                 span, context = self._start_span(scope, headers, traceparent)
-                await ObservedRequest(self.app, request_id_value, span, context)(scope, receive, send)
+                await ObservedRequest(self.app, request_id, span, context)(scope, receive, send)
         finally:
-            inbound_trace_id.reset(trace_token)
-            request_id.reset(id_token)
+            request_context.inbound_trace_id.reset(trace_token)
+            request_context.request_id.reset(id_token)
 
     def _start_span(
         self, scope: Scope, headers: Headers, traceparent: re.Match[str] | None
@@ -89,11 +89,11 @@ class ObservabilityMiddleware:
             return None, UNTRACED
         return _start_server_span(self.tracer, scope, headers)
 
-    async def _unobserved(self, scope: Scope, receive: Receive, send: Send, request_id_value: str) -> None:
+    async def _unobserved(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         """A probe path: its request ID for its own log lines, nothing more."""
 
         async def send_with_request_id(message: Message) -> None:
-            _add_request_id(message, request_id_value)
+            _add_request_id(message, request_id)
             await send(message)
 
         otel_token = otel_context.attach(UNTRACED) if self.tracer is not None else None
@@ -146,7 +146,10 @@ class ObservedRequest:
         """The span's end, the RED observation and the access line, all before the request returns."""
         route = route_template(scope)
         ids = _end_server_span(self.span, method, route, self.status, error) if self.span else None
-        trace_id, span_id = ids or (inbound_trace_id.get(), None)  # a span not sampled has no IDs to give
+        trace_id, span_id = ids or (
+            request_context.inbound_trace_id.get(),
+            None,
+        )  # a span not sampled has no IDs to give
         exemplar = {"trace_id": trace_id} if trace_id else None
         metrics.HTTP_DURATION.labels(method, route, str(self.status)).observe(seconds, exemplar)
         path = scope["path"][:_MAX_LOGGED_PATH]  # credentials in it are masked by the log's `redact`
