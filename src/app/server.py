@@ -25,6 +25,7 @@ from typing import cast
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http_protocol import ConnectionLimits, ServerConfig
@@ -119,7 +120,8 @@ class CloseWhileDraining:
 
         async def send_closing(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)["connection"] = "close"
             await send(message)
 
         await self.app(scope, receive, send_closing)
