@@ -33,8 +33,10 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 headers = MutableHeaders(scope=message)
+                present = set(headers.keys())
                 for name, value in extra.items():
-                    headers.setdefault(name, value)
+                    if name not in present:
+                        headers.append(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,6 +12,7 @@ every other, on the `app.access` logger.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -48,11 +49,17 @@ def add_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
 def redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Mask values under secret-looking keys and passwords inside URLs, wherever they appear."""
     for key, value in event.items():
-        if _SECRET_KEY.search(key):
+        if _is_secret_key(key):
             event[key] = REDACTED
         elif isinstance(value, str) and "://" in value:
             event[key] = mask_url_credentials(value)
     return event
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    """Remembered per key: a line's keys are the code's own few names, asked on every line."""
+    return _SECRET_KEY.search(key) is not None
 
 
 def mask_url_credentials(text: str) -> str:
