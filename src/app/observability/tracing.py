@@ -130,7 +130,7 @@ class _RequestRootsOnly(Sampler):
 @dataclass(frozen=True, slots=True)
 class Tracing:
     """What traces requests: the tracer provider, and the head sampler that picks the requests
-    (None: every request, as the tests and the benchmark's tracing modes want)."""
+    (None: every request, as the tests want)."""
 
     provider: TracerProvider
     sampler: HeadSampler | None = None
