@@ -34,6 +34,11 @@ def _tracing(**settings: Any) -> Tracing:
     return tracing
 
 
+def _head(tracing: Tracing) -> HeadSampler:
+    assert tracing.sampler is not None
+    return tracing.sampler
+
+
 def test_the_cap_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
     default = Settings.model_fields["trace_sampled_parents_per_second"].default
@@ -44,11 +49,6 @@ def test_the_cap_is_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_disabled_sdk_traces_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert tracing_from_env(make_settings()) is None
-
-
-def _head(tracing: Tracing) -> HeadSampler:
-    assert tracing.sampler is not None
-    return tracing.sampler
 
 
 def test_a_callers_decision_stands() -> None:
