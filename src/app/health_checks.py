@@ -1,4 +1,5 @@
-"""Liveness, readiness and the full health report's results, with a single-flight probe cache.
+"""The phase and the dependency probes behind readiness and the full health report, with a
+single-flight probe cache.
 
 Probes run Postgres `SELECT 1` and Redis `PING` concurrently, each under HEALTH_TIMEOUT. One probe
 runs at a time and its result is reused for HEALTH_CACHE_SECONDS, so a hundred pollers cost one
