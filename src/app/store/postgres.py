@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
@@ -49,18 +49,24 @@ class Query:
     sql: str
     params: tuple[str, ...]
     summary: str  # "INSERT orders": the span's name (OpenTelemetry's `db.query.summary`)
+    fixed: Mapping[str, object] = field(default_factory=dict)  # values written in the statement itself
 
     def args(self, values: Mapping[str, object]) -> list[object]:
-        return [values[name] for name in self.params]
+        return [values[name] if name in values else self.fixed[name] for name in self.params]
 
 
 def compile_query(statement: Select[Any] | Insert | Update | Delete) -> Query:
-    """Compile once, at import: SQLAlchemy describes the statement, asyncpg runs its text. Every value
-    is a named `bindparam`, given when the query runs."""
+    """Compile once, at import: SQLAlchemy describes the statement, asyncpg runs its text. A value
+    that varies is a named `bindparam`, given when the query runs; one written in the statement
+    (`orders.c.status == "placed"`) is kept with the query."""
     compiled = statement.compile(dialect=_DIALECT)
+    params = tuple(compiled.positiontup or ())
+    fixed = {
+        name: compiled.binds[name].effective_value for name in params if not compiled.binds[name].required
+    }
     verb = compiled.string.split(None, 1)[0]
     table = statement.table if not isinstance(statement, Select) else statement.get_final_froms()[0]
-    return Query(compiled.string, tuple(compiled.positiontup or ()), f"{verb} {table.name}")  # type: ignore[attr-defined]
+    return Query(compiled.string, params, f"{verb} {table.name}", fixed)  # type: ignore[attr-defined]
 
 
 class Postgres:
