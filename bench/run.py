@@ -21,11 +21,13 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
@@ -44,7 +46,17 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
-PORT, METRICS_PORT = 18_080, 19_080
+
+
+def free_port() -> int:
+    """A port nothing listens on: another benchmark on the same host must never answer ours."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+PORT, METRICS_PORT = free_port(), free_port()
 
 
 @dataclass
@@ -82,6 +94,7 @@ class Server:
 
     def __init__(self, mode: str, env: dict[str, str], command: list[str] | None = None) -> None:
         self.mode = mode
+        self.port = int(env["PORT"])
         command = ["taskset", "-c", "0", *(command or [sys.executable, str(HERE / "serve.py"), mode])]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -89,8 +102,10 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"http://127.0.0.1:{PORT}/bench/hello", timeout=0.5)
-                return
+                httpx.get(f"http://127.0.0.1:{self.port}/bench/hello", timeout=0.5)
+                if self.process.poll() is None:  # ours answered, not another process on the port
+                    return
+                break
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
@@ -122,10 +137,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS + sum(map(cpu_seconds, children))
 
 
-def wrk(script: str, path: str, env: dict[str, str], seconds: int = SECONDS) -> dict[str, float]:
+def wrk(
+    script: str, path: str, env: dict[str, str], seconds: int = SECONDS, port: int = PORT
+) -> dict[str, float]:
     command = [
         "taskset", "-c", "1", "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
-        "-s", str(HERE / "wrk" / script), f"http://127.0.0.1:{PORT}{path}",
+        "-s", str(HERE / "wrk" / script), f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     summary: dict[str, float] = json.loads(output.strip().splitlines()[-1])
@@ -135,9 +152,9 @@ def wrk(script: str, path: str, env: dict[str, str], seconds: int = SECONDS) -> 
 def measure(
     server: Server, scenario: str, script: str, path: str, env: dict[str, str], *, seconds: int = SECONDS
 ) -> Result:
-    wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds=3)  # warm
+    wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds=3, port=server.port)  # warm
     cpu_before = server.cpu_seconds()
-    run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds)
+    run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds, port=server.port)
     cpu_us = (server.cpu_seconds() - cpu_before) / run["requests"] * 1e6
     rps = run["requests"] / run["seconds"]
     result = Result(
@@ -167,8 +184,8 @@ async def drop_database(url: str) -> None:
     await admin.close()
 
 
-def seed() -> tuple[str, str]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers={"X-API-Key": API_KEY}) as http:
+def seed(port: int = PORT) -> tuple[str, str]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}) as http:
         email = f"seed-{uuid.uuid4().hex[:8]}@example.com"
         customer = http.post("/v1/customers", json={"email": email, "name": "Seed"}).json()
         items = [{"sku": "A-1", "quantity": 1, "unit_price_cents": 100}]
@@ -176,31 +193,101 @@ def seed() -> tuple[str, str]:
         return customer["id"], order["id"]
 
 
+# Every scenario: its wrk script and path (`{customer_id}` and `{order_id}` are the seeded rows').
+SCENARIOS = {
+    "hello": ("get.lua", "/bench/hello"),
+    "order read, cached": ("get.lua", "/v1/orders/{order_id}"),
+    "order read, uncached": ("get.lua", "/v1/orders/{order_id}"),
+    "customer read": ("get.lua", "/v1/customers/{customer_id}"),
+    "signup": ("signup.lua", "/v1/customers"),
+    "place order": ("order.lua", "/v1/orders"),
+    "place order, new key": ("order_key.lua", "/v1/orders"),  # a fresh Idempotency-Key every request
+    "place order, replay": ("order_replay.lua", "/v1/orders"),  # one key: the first places, the rest replay
+}
 # The full app's scenarios, run with the order cache on; the uncached read runs with CACHE_TTL=0.
-FULL_SCENARIOS = ("hello", "order read, cached", "customer read", "signup", "place order")
+FULL_SCENARIOS = (
+    "hello", "order read, cached", "customer read", "signup",
+    "place order", "place order, new key", "place order, replay",
+)  # fmt: skip
+# The scenarios with a same-work limit (bench/limit.py), and the floors over it (bench/README.md):
+# server CPU per request at most this many times the limit's, throughput at least this share of it.
+LIMIT_FLOORS = {
+    "order read, uncached": (1.6, 0.6),
+    "customer read": (1.6, 0.6),
+    "signup": (2.0, 0.5),
+    "place order": (2.0, 0.5),
+    "place order, new key": (2.0, 0.5),
+    "place order, replay": (2.0, 0.5),
+}
 TRACERS = ("metrics-ours", "trace-ours", "trace-builtin", "trace-contrib")
 
 
+def run_scenarios(server: Server, names: tuple[str, ...], wrk_env: dict[str, str]) -> list[Result]:
+    """Seed a customer and an order through `server`, then measure each scenario on it."""
+    customer_id, order_id = seed()
+    env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
+    results = []
+    for name in names:
+        script, path = SCENARIOS[name]
+        results.append(
+            measure(server, name, script, path.format(customer_id=customer_id, order_id=order_id), env)
+        )
+    return results
+
+
 def one_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
-    results = [run_bare("bare", database_url, wrk_env)]
+    results = [run_bare("bare", database_url, wrk_env), *run_limit(database_url, wrk_env)]
     for mode in ("off", "on"):
         with Server(mode, server_env(database_url, CACHE_TTL="300")) as server:
-            customer_id, order_id = seed()
-            env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
-            paths = {
-                "hello": ("get.lua", "/bench/hello"),
-                "order read, cached": ("get.lua", f"/v1/orders/{order_id}"),
-                "customer read": ("get.lua", f"/v1/customers/{customer_id}"),
-                "signup": ("signup.lua", "/v1/customers"),
-                "place order": ("order.lua", "/v1/orders"),
-            }
-            results += [measure(server, name, *paths[name], env) for name in FULL_SCENARIOS]
+            results += run_scenarios(server, FULL_SCENARIOS, wrk_env)
         with Server(mode, server_env(database_url, CACHE_TTL="0")) as server:
-            _, order_id = seed()
-            results.append(
-                measure(server, "order read, uncached", "get.lua", f"/v1/orders/{order_id}", wrk_env)
-            )
+            results += run_scenarios(server, ("order read, uncached",), wrk_env)
     return results
+
+
+def run_limit(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
+    with Server("limit", server_env(database_url)) as server:
+        return run_scenarios(server, tuple(LIMIT_FLOORS), wrk_env)
+
+
+def data_path_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
+    """`bench/run.py limit`: only the scenarios with a limit, on the limit, the app (telemetry on,
+    CACHE_TTL=0) and each `BENCH_CANDIDATES` source tree served the same way. The servers run side by
+    side (on CPU 0, each on its own port) and take turns scenario by scenario, so each ratio's two
+    sides are measured within a minute of each other on a host whose speed drifts."""
+    serve_on = [sys.executable, str(HERE / "serve.py"), "on"]
+    modes: list[tuple[str, dict[str, str], list[str] | None]] = [
+        ("limit", {}, None),
+        ("on", {"CACHE_TTL": "0"}, serve_on),
+        *((name, env | {"CACHE_TTL": "0"}, serve_on) for name, env in candidates()),
+    ]
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(Server(mode, server_env(database_url, **env, **ports()), command))
+            for mode, env, command in modes
+        ]
+        seeded = {server.mode: seed(server.port) for server in servers}
+        results = []
+        for name in LIMIT_FLOORS:
+            script, path = SCENARIOS[name]
+            for server in servers:
+                customer_id, order_id = seeded[server.mode]
+                env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
+                url = path.format(customer_id=customer_id, order_id=order_id)
+                results.append(measure(server, name, script, url, env))
+        return results
+
+
+def ports() -> dict[str, str]:
+    """A port and a metrics port of its own, for one of the servers running side by side."""
+    return {"PORT": str(free_port()), "METRICS_PORT": str(free_port())}
+
+
+def candidates() -> list[tuple[str, dict[str, str]]]:
+    """`BENCH_CANDIDATES="name=/path/to/src,..."`: other versions of the package (a `git worktree` of
+    another commit, say), each served by this bench/serve.py in mode `on` under its name."""
+    pairs = [item.split("=", 1) for item in os.environ.get("BENCH_CANDIDATES", "").split(",") if item]
+    return [(name, {"PYTHONPATH": path}) for name, path in pairs]
 
 
 def run_bare(mode: str, database_url: str, wrk_env: dict[str, str]) -> Result:
@@ -217,7 +304,7 @@ def require_wrk() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
 
-def main() -> None:
+def main(data_path_only: bool = False) -> None:
     require_wrk()
     database_url = asyncio.run(create_database())
     wrk_env = wrk_settings()
@@ -227,6 +314,9 @@ def main() -> None:
     try:
         for number in range(1, ROUNDS + 1):
             print(f"round {number}", flush=True)
+            if data_path_only:
+                rounds.append(data_path_round(database_url, wrk_env))
+                continue
             tracers = [run_bare(mode, database_url, wrk_env) for mode in TRACERS]
             rounds.append(one_round(database_url, wrk_env) + tracers)
     finally:
@@ -272,21 +362,7 @@ def best(rounds: list[list[Result]]) -> dict[tuple[str, str], Result]:
     return chosen
 
 
-def within_rounds(
-    rounds: list[list[Result]], yardstick: Callable[[Result], tuple[str, str]] = lambda _: ("bare", "hello")
-) -> dict[tuple[str, str], list[float]]:
-    """Per (mode, scenario): its throughput over its yardstick's (mode, scenario) in the same round, one
-    per round. The default yardstick is bare FastAPI's hello."""
-    ratios: dict[tuple[str, str], list[float]] = {}
-    for one in rounds:
-        measured = {(r.mode, r.scenario): r for r in one}
-        for r in one:
-            ratios.setdefault((r.mode, r.scenario), []).append(r.rps / measured[yardstick(r)].rps)
-    return ratios
-
-
-def report(rounds: list[list[Result]]) -> None:
-    results = best(rounds)
+def report_over_bare(rounds: list[list[Result]], results: dict[tuple[str, str], Result]) -> None:
     ratios = within_rounds(rounds)
     bare = results[("bare", "hello")]
     print(f"\nbest of {len(rounds)} rounds; ratios against bare FastAPI hello "
@@ -309,6 +385,54 @@ def report(rounds: list[list[Result]]) -> None:
         base = metrics_only if mode == "trace-ours" else bare
         traced = results[(mode, "hello")]
         print(f"  {mode:<16} +{traced.cpu_us - base.cpu_us:5.0f} µs  ({traced.rps / bare.rps:4.2f}x bare)")
+
+
+def report_over_limit(rounds: list[list[Result]], results: dict[tuple[str, str], Result]) -> None:
+    """Each data scenario over its same-work limit, per mode: throughput and CPU per request, each the
+    median of the rounds' own ratios, against the floors; the p99 and CPU of the best rounds beside
+    them; errors counted over every round."""
+    rps = within_rounds(rounds, yardstick=lambda r: ("limit", r.scenario))
+    cpu = within_rounds(rounds, yardstick=lambda r: ("limit", r.scenario), measure=lambda r: r.cpu_us)
+    print("\nover the same-work limit (bench/limit.py), median of the rounds' own ratios: "
+          "throughput (floor), CPU per request (ceiling); the limit's best round beside it")  # fmt: skip
+    for (mode, scenario), r in results.items():
+        if mode in {"limit", "bare"} or scenario not in LIMIT_FLOORS or ("limit", scenario) not in results:
+            continue
+        cpu_ceiling, rps_floor = LIMIT_FLOORS[scenario]
+        limit = results[("limit", scenario)]
+        rps_ratio, cpu_ratio = median(rps[(mode, scenario)]), median(cpu[(mode, scenario)])
+        errors = sum(
+            one.errors for rnd in rounds for one in rnd if (one.mode, one.scenario) == (mode, scenario)
+        )
+        verdict = "ok" if rps_ratio >= rps_floor and cpu_ratio <= cpu_ceiling and errors == 0 else "MISS"
+        print(f"  {mode:<10} {scenario:<22} req/s {rps_ratio:4.2f} (≥ {rps_floor})  "
+              f"cpu {cpu_ratio:4.2f} (≤ {cpu_ceiling})  p99 {r.p99_ms:6.1f} ms over {limit.p99_ms:6.1f}  "
+              f"{r.cpu_us:5.0f} over {limit.cpu_us:5.0f} µs/req  errors {errors}  {verdict}")  # fmt: skip
+
+
+def within_rounds(
+    rounds: list[list[Result]],
+    yardstick: Callable[[Result], tuple[str, str]] = lambda _: ("bare", "hello"),
+    measure: Callable[[Result], float] = lambda r: r.rps,
+) -> dict[tuple[str, str], list[float]]:
+    """Per (mode, scenario): its throughput (or another `measure`) over its yardstick's (mode, scenario)
+    in the same round, one per round. The default yardstick is bare FastAPI's hello."""
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for one in rounds:
+        measured = {(r.mode, r.scenario): r for r in one}
+        for r in one:
+            if yardstick(r) in measured:
+                ratios.setdefault((r.mode, r.scenario), []).append(
+                    measure(r) / measure(measured[yardstick(r)])
+                )
+    return ratios
+
+
+def report(rounds: list[list[Result]]) -> None:
+    results = best(rounds)
+    if ("bare", "hello") in results:
+        report_over_bare(rounds, results)
+    report_over_limit(rounds, results)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     payload = {
@@ -324,4 +448,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["telemetry"]:
         telemetry_rounds(int(os.environ.get("BENCH_ROUNDS", "10")))
     else:
-        main()
+        main(data_path_only=sys.argv[1:] == ["limit"])

@@ -23,10 +23,10 @@ from app.flags import EnvFlagProvider
 from app.health_checks import HealthChecks
 from app.observability import metrics
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.tracing import Tracing, instrument_clients
+from app.observability.tracing import Tracing, instrument_redis
 from app.settings import Settings
-from app.store.database import Database
 from app.store.idempotency import IdempotencyStore, create_redis
+from app.store.postgres import Postgres
 
 
 def create_app(settings: Settings, tracing: Tracing | None = None) -> FastAPI:
@@ -88,12 +88,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Opens the pools and Redis, builds the services onto `app.state`, and closes it all at shutdown."""
     settings: Settings = app.state.settings
     traced: Tracing | None = app.state.tracing
-    db = await Database.open(settings)
-    redis = create_redis(settings)
+    db = await Postgres.open(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
+    redis = create_redis(
+        settings.redis_url.get_secret_value(),
+        timeout=settings.redis_timeout,
+        max_connections=settings.redis_max_connections,
+    )
     idempotency = IdempotencyStore(redis, settings.redis_key_prefix)
     if traced is not None:
         db.tracer = traced.provider.get_tracer("app.store")
-        instrument_clients(traced.provider, db.engine, redis)
+        instrument_redis(traced.provider, redis)
     _build_services(app, settings, db, idempotency)
     lag_watcher = asyncio.create_task(metrics.watch_event_loop_lag())
     # The first connection, opened beside start-up rather than in its way: the listener is up at once
@@ -116,7 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             traced.provider.shutdown()
 
 
-def _build_services(app: FastAPI, settings: Settings, db: Database, idempotency: IdempotencyStore) -> None:
+def _build_services(app: FastAPI, settings: Settings, db: Postgres, idempotency: IdempotencyStore) -> None:
     flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
     app.state.customers = CustomerService(db)
     app.state.orders = OrderService(
@@ -137,7 +147,7 @@ def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
     return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
 
 
-async def _warm_up(db: Database, settings: Settings) -> None:
+async def _warm_up(db: Postgres, settings: Settings) -> None:
     with suppress(Exception):
         async with asyncio.timeout(settings.db_connect_timeout):
             await db.ping()
