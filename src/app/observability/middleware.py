@@ -29,12 +29,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.observability import metrics
 from app.observability.context import UNOBSERVED_PATHS, inbound_trace_id, request_id
 from app.observability.logging import AccessLog, access_fields, log_access
-from app.observability.tracing import UNTRACED, HeadSampler
+from app.observability.tracing import UNTRACED, HeadSampler, valid_traceparent
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
 # HTTP semantic conventions: methods outside the known set are recorded as _OTHER (bounded labels).
 _OTHER = "_OTHER"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
@@ -65,7 +64,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         rid, traceparent = _read_headers(scope)
-        match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
+        match = valid_traceparent(traceparent)
         inbound = match.group(1).decode() if match else None  # the caller's trace ID
         token = request_id.set(rid)
         trace_token = inbound_trace_id.set(inbound)
