@@ -36,7 +36,7 @@ import http
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import uvicorn
@@ -161,14 +161,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # Connection
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        stream = cast(asyncio.Transport, transport)  # a TCP server's, as uvicorn's annotation says
         if len(self.connections) >= self.limits.max_connections:
-            self.transport = transport  # connection_lost closes it again, harmlessly
+            self.transport = stream  # connection_lost closes it again, harmlessly
             warn(self.refusals["busy"].event, limit=self.limits.max_connections)
-            transport.write(self.refusals["busy"].response)
-            transport.close()
+            stream.write(self.refusals["busy"].response)
+            stream.close()
             return
-        super().connection_made(transport)
+        super().connection_made(stream)
         self._arm_timer(self.limits.head_read_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
