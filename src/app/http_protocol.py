@@ -14,9 +14,9 @@ docs/adr/0010-bounded-uvicorn.md names them, so a bound can go once uvicorn cove
   head, then from there to the end of its body. A silent or trickling client gets 408 and is closed.
   An idle keep-alive connection between requests is uvicorn's `timeout_keep_alive`.
 - Pipelining: at most `PIPELINED_REQUESTS` requests are read ahead of the one being answered. The
-  request past them is not read: the last one read is answered with `Connection: close`, and the
-  client, which must retry unanswered requests (RFC 9112 §9.3.2), has `HEAD_READ_TIMEOUT` to read its
-  answers before the connection is dropped.
+  request past them is not read: the last one read is answered with `Connection: close` (the client
+  retries the unanswered ones, RFC 9112 §9.3.2), and once it is written the client has
+  `HEAD_READ_TIMEOUT` to read the answers before the connection is dropped.
 - Open connections (`MAX_CLIENT_CONNECTIONS`): a connection over the cap gets 503 at once and is
   closed, so its file descriptor is given back straight away.
 - Protocol rules: a request without exactly one `Host` (HTTP/1.1) or with two is a 400 (RFC 9112
@@ -282,14 +282,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _stop_reading(self) -> None:
         """The pipeline is full: answer what was read, the last with `Connection: close`, and read
-        nothing more; a client that does not take its answers is dropped after the head timeout."""
+        nothing more."""
         self._stopped_reading = True
         self.cycle.keep_alive = False
         self.flow.pause_reading()
-        warn("pipelined requests past the limit: closing after those read", limit=PIPELINED_REQUESTS)
-        # abort, not close: close waits for the answers to be read, which may be never.
         self._cancel_timer()
-        self._timer = self.loop.call_later(self.limits.head_read_timeout, self.transport.abort)
+        warn("pipelined requests past the limit: closing after those read", limit=PIPELINED_REQUESTS)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._stopped_reading and self.transport.is_closing():
+            # The last answer is written and the connection closing; a close waits for the client
+            # to read what is buffered, which may be never.
+            self._timer = self.loop.call_later(self.limits.head_read_timeout, self.transport.abort)
 
     def _arm_timer(self, seconds: float, callback: Callable[[], None]) -> None:
         if self._timer is None:
