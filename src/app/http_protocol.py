@@ -1,6 +1,6 @@
 """uvicorn's httptools protocol, bounded: defence in depth behind the ALB and the ingress.
 
-In every deployed target a proxy reads each request head first and bounds it (the ALB on ECS, the
+In both deployed targets a proxy reads each request head first and bounds it (the ALB on ECS, the
 ingress controller on Kubernetes). These bounds hold where a client reaches the server directly (docker
 compose, a port-forward, a Service exposed by mistake) and for whatever a proxy passes on. Each one
 works around a behaviour of uvicorn's httptools protocol that a single hostile client can exploit;
@@ -22,8 +22,9 @@ docs/adr/0010-bounded-uvicorn.md names them, so a bound can go once uvicorn cove
 - Protocol rules: a request without exactly one `Host` (HTTP/1.1) or with two is a 400 (RFC 9112
   §3.2); trailing whitespace is not part of a field value (RFC 9110 §5.5) and is stripped; a chunked
   body's trailer fields are dropped, never request headers.
-- A client that hangs up while its requests are answered is not a server error: every request of the
-  connection sees a disconnect, so nothing writes to the closed connection.
+- A client that hangs up while its requests are answered is not a server error: the request being
+  answered sees a disconnect and those queued behind it are dropped, so nothing writes to the closed
+  connection.
 
 Refusals answer with the service's problem+json (`app.api.problems.problem_body`) and log a warning
 at most once per kind and interval (`app.observability.rate_limited`).
