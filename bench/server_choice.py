@@ -4,6 +4,7 @@ the numbers.
 
     uv run --frozen --with granian==2.8.9 python bench/server_choice.py         # throughput and CPU
     uv run --frozen --with granian==2.8.9 python bench/server_choice.py limits  # hostile clients
+    uv run --frozen python bench/server_choice.py header-fields  # is MAX_HEADER_COUNT needed?
 
 granian is not a dependency of the project: `--with` lays it beside the locked environment for this
 run only, and nothing here imports it (the servers are child processes).
@@ -53,6 +54,7 @@ from run import (
     Result,
     Server,
     best,
+    cpu_seconds,
     create_database,
     drop_database,
     measure,
@@ -565,10 +567,45 @@ def limits() -> None:
         print(f"| {name} | {' | '.join(row[server] for server in SERVERS)} |")
 
 
+# Header-field count at one head size: whether MAX_HEADER_COUNT is needed beside MAX_HEAD_BYTES
+
+
+def _many_fields(count: int, size: int = 48_000) -> bytes:
+    """A GET whose head is about `size` bytes, in `count` header fields."""
+    pad = max(0, size // count - 12)
+    fields = [f"x{number}: {'a' * pad}" for number in range(count)]
+    return "\r\n".join(["GET /health/live HTTP/1.1", "Host: bench", *fields, "", ""]).encode()
+
+
+def header_fields() -> None:
+    """Server CPU per request for the same head size in 1 to 6,000 fields (MAX_HEADER_COUNT raised),
+    200 requests on one connection each, the counts taken in turn over three rounds."""
+    database_url = asyncio.run(create_database())
+    counts, requests = (1, 100, 1000, 6000), 200
+    cpu: dict[int, list[float]] = {count: [] for count in counts}
+    try:
+        with start("uvicorn-bounded", database_url, "app", MAX_HEADER_COUNT="10000") as running:
+            for _ in range(3):
+                for count in counts:
+                    request, began = _many_fields(count), cpu_seconds(running.process.pid)
+                    with _connection() as sock:
+                        for _ in range(requests):
+                            sock.sendall(request)
+                            _answer(sock)
+                    cpu[count].append((cpu_seconds(running.process.pid) - began) / requests * 1e6)
+    finally:
+        asyncio.run(drop_database(database_url))
+    for count in counts:
+        size = len(_many_fields(count))
+        print(f"  {count:>5} fields, {size:,} bytes: {min(cpu[count]):6.0f} µs CPU per request (least of 3)")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         serve_uvicorn(sys.argv[2])
     elif sys.argv[1:] == ["limits"]:
         limits()
+    elif sys.argv[1:] == ["header-fields"]:
+        header_fields()
     else:
         main()
