@@ -22,10 +22,17 @@ set by the same `settle_gc` before serving. The two uvicorn runs differ only in 
 both keep the service's drain wrapper (idle until a signal) and uvicorn's proxy-header handling,
 which granian does not have.
 
-`limits` serves the app under each server with small bounds and reports what one client gets: a head
-over the size limit, too many header fields, a silent connection, a keep-alive connection left idle past
-the head timeout, an endless header line, a connection over the cap, an API key sent only in a chunked
-body's trailer, and SIGTERM.
+`limits` serves the app under each server with small bounds and reports what one client gets, for
+every hostile client of docs/reliability.md: the request head (too large, too many fields, endless),
+read times (silent, trickled, a keep-alive connection sending one byte or left idle, a body that
+stalls), pipelining (4 MB never read, with the server's peak memory; hang-ups while it answers), the
+connection cap, trailers, the protocol's rules (a control byte, Host, trailing whitespace, a 70 KB
+target), the app's own (UTF-16/32 JSON, long unknown names, a zero traceparent, the metrics port), and
+SIGTERM. The server's output goes to bench/results/server_choice.log, which the probes read.
+
+`header-fields` measures the server's CPU per request for one head size split into 1 to 6,000 fields.
+
+The ports are this script's own, not bench/run.py's, so it can run beside `make bench`.
 """
 
 from __future__ import annotations
