@@ -4,6 +4,7 @@ the numbers.
 
     uv run --frozen --with granian==2.8.9 python bench/server_choice.py         # throughput and CPU
     uv run --frozen --with granian==2.8.9 python bench/server_choice.py limits  # hostile clients
+    uv run --frozen python bench/server_choice.py header-fields  # is MAX_HEADER_COUNT needed?
 
 granian is not a dependency of the project: `--with` lays it beside the locked environment for this
 run only, and nothing here imports it (the servers are child processes).
@@ -21,10 +22,17 @@ set by the same `settle_gc` before serving. The two uvicorn runs differ only in 
 both keep the service's drain wrapper (idle until a signal) and uvicorn's proxy-header handling,
 which granian does not have.
 
-`limits` serves the app under each server with small bounds and reports what one client gets: a head
-over the size limit, too many header fields, a silent connection, a keep-alive connection left idle past
-the head timeout, an endless header line, a connection over the cap, an API key sent only in a chunked
-body's trailer, and SIGTERM.
+`limits` serves the app under each server with small bounds and reports what one client gets, for
+every hostile client of docs/reliability.md: the request head (too large, too many fields, endless),
+read times (silent, trickled, a keep-alive connection sending one byte or left idle, a body that
+stalls), pipelining (4 MB never read, with the server's peak memory; hang-ups while it answers), the
+connection cap, trailers, the protocol's rules (a control byte, Host, trailing whitespace, a 70 KB
+target), the app's own (UTF-16/32 JSON, long unknown names, a zero traceparent, the metrics port), and
+SIGTERM. The server's output goes to bench/results/server_choice.log, which the probes read.
+
+`header-fields` measures the server's CPU per request for one head size split into 1 to 6,000 fields.
+
+The ports are this script's own, not bench/run.py's, so it can run beside `make bench`.
 """
 
 from __future__ import annotations
@@ -37,20 +45,23 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import asdict
+from pathlib import Path
 from statistics import median
 
 import httpx
+import run
 from fastapi import FastAPI
 from run import (
     API_KEY,
     HERE,
-    PORT,
     Result,
     Server,
     best,
+    cpu_seconds,
     create_database,
     drop_database,
     measure,
@@ -67,6 +78,9 @@ from app.__main__ import load_settings
 from app.server import create_server, settle_gc
 from app.settings import Settings
 
+# Ports of its own, not bench/run.py's, so this runs beside `make bench` on a shared host.
+PORT = run.PORT = 18_180
+METRICS_PORT = run.METRICS_PORT = 19_180
 SERVERS = ("uvicorn", "uvicorn-bounded", "granian")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -116,9 +130,17 @@ def command(server: str, env: dict[str, str]) -> list[str]:
     ]  # fmt: skip
 
 
-def start(server: str, database_url: str, app: str, **extra: str) -> Server:
+OUTPUT = HERE / "results" / "server_choice.log"  # the server's output during `limits`
+
+
+def start(server: str, database_url: str, app: str, *, logged: bool = False, **extra: str) -> Server:
     env = server_env(database_url, BENCH_APP=app, **extra)
-    return Server(server, env, command(server, env))
+    serving = command(server, env)
+    if logged:  # bench/run.py's Server discards the output; the hostile-client probes read it
+        OUTPUT.parent.mkdir(exist_ok=True)
+        env["PYTHONUNBUFFERED"] = "1"  # each line in the file as it is logged
+        serving = ["sh", "-c", 'exec "$@" >>"$0" 2>&1', str(OUTPUT), *serving]
+    return Server(server, env, serving)
 
 
 # Throughput
@@ -176,7 +198,12 @@ def main() -> None:
 
 # Hostile clients
 
-LIMITS = {"MAX_HEAD_BYTES": "16384", "HEAD_READ_TIMEOUT": "2", "MAX_CLIENT_CONNECTIONS": "16"}
+LIMITS = {
+    "MAX_HEAD_BYTES": "16384",
+    "HEAD_READ_TIMEOUT": "2",
+    "BODY_READ_TIMEOUT": "2",
+    "MAX_CLIENT_CONNECTIONS": "16",
+}
 
 
 @contextmanager
@@ -201,8 +228,8 @@ def _answer(sock: socket.socket) -> str:
     return data.split(b"\r\n", 1)[0].split(b" ", 2)[1].decode()
 
 
-def _get(*headers: str) -> bytes:
-    return "\r\n".join(["GET /bench/hello HTTP/1.1", "Host: bench", *headers, "", ""]).encode()
+def _get(*headers: str, path: str = "/bench/hello") -> bytes:
+    return "\r\n".join([f"GET {path} HTTP/1.1", "Host: bench", *headers, "", ""]).encode()
 
 
 def _exchange(request: bytes) -> str:
@@ -285,6 +312,189 @@ def trailer_key() -> str:
     return _exchange(head.encode() + framed + f"X-API-Key: {API_KEY}\r\n\r\n".encode())
 
 
+def trickling_head() -> str:
+    """One header line every 0.2 s, for up to 10 s: whether the server stops waiting for the head."""
+    with _connection() as sock:
+        sock.sendall(b"GET /bench/hello HTTP/1.1\r\nHost: bench\r\n")
+        began = time.monotonic()
+        try:
+            for number in range(int(WAIT / 0.2)):
+                sock.sendall(f"X-Slow-{number}: 1\r\n".encode())
+                time.sleep(0.2)
+        except OSError:
+            return f"{_answer(sock)} after {time.monotonic() - began:.1f} s"
+    return f"still open after {WAIT:g} s"
+
+
+def keep_alive_one_byte() -> str:
+    """A keep-alive connection that starts its second request with one byte, then nothing."""
+    with _connection() as sock:
+        sock.sendall(_get())
+        first = _answer(sock)
+        sock.sendall(b"G")
+        began = time.monotonic()
+        second = _answer(sock)
+    return f"{first}, then {second} after {time.monotonic() - began:.1f} s"
+
+
+def control_byte() -> str:
+    return _exchange(b"GET /bench/hello HTTP/1.1\r\nHost: bench\r\nX-Bad: a\x01b\r\n\r\n")
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants (granian serves from a child)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        status = (proc / "status").read_text()
+        children = [
+            int(c) for task in (proc / "task").iterdir() for c in (task / "children").read_text().split()
+        ]
+    except FileNotFoundError:
+        return 0
+    kilobytes = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return kilobytes * 1024 + sum(map(_rss, children))
+
+
+def _probe_time() -> str:
+    """How long another client waits for /health/live."""
+    began = time.monotonic()
+    try:
+        status = httpx.get(f"http://127.0.0.1:{PORT}/health/live", timeout=WAIT).status_code
+    except httpx.TransportError as error:
+        return type(error).__name__
+    return f"{status} in {(time.monotonic() - began) * 1000:.0f} ms"
+
+
+def pipelined_flood(running: Server) -> str:
+    """4 MB of pipelined GET /health/live on one connection, answers never read, for 4 s: the most the
+    server's memory grew meanwhile, how long another client waited, and whether the server closed it."""
+    pid = running.process.pid
+    before = peak = _rss(pid)
+    request = _get(path="/health/live")
+    flood = memoryview(request * (4 * 1024 * 1024 // len(request)))
+    sent, refused = 0, False
+    with _connection() as sock:
+        sock.settimeout(0.05)
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            if sent < len(flood) and not refused:
+                try:
+                    sent += sock.send(flood[sent : sent + 65536])
+                except TimeoutError:
+                    pass
+                except OSError:
+                    refused = True
+            else:
+                time.sleep(0.05)
+            peak = max(peak, _rss(pid))
+        other = _probe_time()
+        closed = refused or _closed_within(sock, 1.0)
+    alive = "" if running.process.poll() is None else f"; server exited ({running.process.returncode})"
+    held = "closed by the server" if closed else "still open"
+    grown = (peak - before) / 1024 / 1024
+    return f"RSS {grown:+.0f} MB at most, {sent // 1024} KB taken, {held}; another client: {other}{alive}"
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes the connection within `seconds` (answers read and dropped)."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.1)
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(65536):
+                return True
+        except TimeoutError:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def _customer_post(body: bytes, content_length: int | None = None) -> bytes:
+    length = len(body) if content_length is None else content_length
+    head = ["POST /v1/customers HTTP/1.1", "Host: bench", f"X-API-Key: {API_KEY}"]
+    head += ["Content-Type: application/json", f"Content-Length: {length}", "", ""]
+    return "\r\n".join(head).encode() + body
+
+
+def stalled_body() -> str:
+    """A complete head with Content-Length: 100, one byte of body, then silence."""
+    with _connection() as sock:
+        sock.sendall(_customer_post(b"{", content_length=100))
+        began = time.monotonic()
+        answer = _answer(sock)
+    return answer if answer.startswith("no answer") else f"{answer} after {time.monotonic() - began:.1f} s"
+
+
+def _log_lines(since: int) -> list[dict[str, object]]:
+    lines = OUTPUT.read_bytes()[since:].decode(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def hang_up() -> str:
+    """200 pipelined order reads, then a hang-up 50 ms later, three times: the lines it logs."""
+    since = OUTPUT.stat().st_size
+    for _ in range(3):
+        with _connection() as sock:
+            sock.sendall(_get(f"X-API-Key: {API_KEY}", path=f"/v1/orders/{uuid.uuid4()}") * 200)
+            time.sleep(0.05)
+    time.sleep(1.0)
+    lines = _log_lines(since)
+    errors = [line for line in lines if line.get("level") in {"error", "critical"}]
+    raw = OUTPUT.read_bytes()[since:].count(b"Traceback")
+    return f"{len(errors)} error lines, {raw} raw tracebacks, {len(lines) - len(errors)} other lines"
+
+
+def utf16_order() -> str:
+    body = json.dumps({"email": f"utf16-{uuid.uuid4().hex[:8]}@example.com", "name": "U"})
+    return " / ".join(_exchange(_customer_post(body.encode(c))) for c in ("utf-16", "utf-16-be", "utf-32"))
+
+
+def long_unknown_names() -> str:
+    """20 unknown fields with 2,900-character names: the size of the answer."""
+    body = json.dumps({f"{n:02d}{'n' * 2898}": 1 for n in range(20)}).encode()
+    response = httpx.post(
+        f"http://127.0.0.1:{PORT}/v1/customers", content=body, timeout=WAIT,
+        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
+    )  # fmt: skip
+    return f"{response.status_code}, {len(body) // 1024} KB in, {len(response.content) / 1024:.1f} KB out"
+
+
+def zero_traceparent() -> str:
+    """traceparent with an all-zero trace-id, not sampled: whether the access line adopts it."""
+    since = OUTPUT.stat().st_size
+    request_id = f"zero-{uuid.uuid4().hex[:8]}"
+    headers = {"traceparent": f"00-{'0' * 32}-b7ad6b7169203331-00", "X-Request-ID": request_id}
+    httpx.get(f"http://127.0.0.1:{PORT}/bench/hello", headers=headers, timeout=WAIT)
+    time.sleep(0.3)
+    logged = [line for line in _log_lines(since) if line.get("request_id") == request_id]
+    return "adopted" if logged and logged[0].get("trace_id") == "0" * 32 else "ignored"
+
+
+def key_with_trailing_space() -> str:
+    return " / ".join(
+        _exchange(_get(f"X-API-Key: {API_KEY}{pad}", path=f"/v1/orders/{uuid.uuid4()}"))
+        for pad in ("  ", "\t")
+    )
+
+
+def host_rules() -> str:
+    missing = _exchange(b"GET /bench/hello HTTP/1.1\r\n\r\n")
+    twice = _exchange(b"GET /bench/hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    return f"none: {missing}, two: {twice}"
+
+
+def long_target() -> str:
+    return _exchange(f"GET /bench/hello?{'q' * 70 * 1024} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+
+
+def silent_metrics_connection() -> str:
+    with closing(socket.create_connection(("127.0.0.1", METRICS_PORT), timeout=WAIT)) as sock:
+        began = time.monotonic()
+        closed = _closed_within(sock, 15.0)
+    return f"closed after {time.monotonic() - began:.1f} s" if closed else "open past 15 s"
+
+
 def sigterm(running: Server) -> str:
     """Readiness around SIGTERM: each status seen, from when (seconds from the signal)."""
     seen: list[tuple[float, str]] = []
@@ -317,22 +527,43 @@ PROBES: dict[str, Callable[[], str]] = {
     "head over MAX_HEAD_BYTES": big_head,
     "200 header fields": many_fields,
     "silent connection": silent,
+    "head trickled, a line every 0.2 s": trickling_head,
+    "keep-alive connection, then one byte": keep_alive_one_byte,
     "idle keep-alive, past the head timeout": idle_keep_alive,
     "endless header line": endless_header,
+    "a control byte in a header": control_byte,
     "request over the connection cap": over_the_cap,
     "API key only in a trailer": trailer_key,
+    "body stalls after one byte": stalled_body,
+    "hang-up mid-pipeline (x3)": hang_up,
+    "order in UTF-16 / UTF-16-BE / UTF-32": utf16_order,
+    "20 unknown 2,900-character names": long_unknown_names,
+    "traceparent, all-zero trace-id": zero_traceparent,
+    "X-API-Key + spaces / + tab": key_with_trailing_space,
+    "Host missing / twice (HTTP/1.1)": host_rules,
+    "70 KB request-target": long_target,
+    "silent connection to the metrics port": silent_metrics_connection,
 }
+
+
+def _outcome(probe: Callable[[], str]) -> str:
+    try:
+        return probe()
+    except OSError as error:  # the server is gone or refused the probe's connection
+        return f"probe failed: {type(error).__name__}"
 
 
 def limits() -> None:
     database_url = asyncio.run(create_database())
+    OUTPUT.unlink(missing_ok=True)
     table: dict[str, dict[str, str]] = {}
     print(f"bounds: {LIMITS}, MAX_HEADER_COUNT default, DRAIN_SECONDS=2", flush=True)
     try:
         for server in SERVERS:
-            with start(server, database_url, "app", **LIMITS, DRAIN_SECONDS="2") as running:
-                for name, probe in PROBES.items():
-                    table.setdefault(name, {})[server] = probe()
+            with start(server, database_url, "app", logged=True, **LIMITS, DRAIN_SECONDS="2") as running:
+                probes = {"4 MB pipelined, answers unread": lambda: pipelined_flood(running), **PROBES}
+                for name, probe in probes.items():
+                    table.setdefault(name, {})[server] = _outcome(probe)
                     print(f"  {server:<16} {name:<32} {table[name][server]}", flush=True)
                 table.setdefault("SIGTERM (readiness polled)", {})[server] = sigterm(running)
                 print(f"  {server:<16} SIGTERM: {table['SIGTERM (readiness polled)'][server]}", flush=True)
@@ -343,10 +574,45 @@ def limits() -> None:
         print(f"| {name} | {' | '.join(row[server] for server in SERVERS)} |")
 
 
+# Header-field count at one head size: whether MAX_HEADER_COUNT is needed beside MAX_HEAD_BYTES
+
+
+def _many_fields(count: int, size: int = 48_000) -> bytes:
+    """A GET whose head is about `size` bytes, in `count` header fields."""
+    pad = max(0, size // count - 12)
+    fields = [f"x{number}: {'a' * pad}" for number in range(count)]
+    return "\r\n".join(["GET /health/live HTTP/1.1", "Host: bench", *fields, "", ""]).encode()
+
+
+def header_fields() -> None:
+    """Server CPU per request for the same head size in 1 to 6,000 fields (MAX_HEADER_COUNT raised),
+    200 requests on one connection each, the counts taken in turn over three rounds."""
+    database_url = asyncio.run(create_database())
+    counts, requests = (1, 100, 1000, 6000), 200
+    cpu: dict[int, list[float]] = {count: [] for count in counts}
+    try:
+        with start("uvicorn-bounded", database_url, "app", MAX_HEADER_COUNT="10000") as running:
+            for _ in range(3):
+                for count in counts:
+                    request, began = _many_fields(count), cpu_seconds(running.process.pid)
+                    with _connection() as sock:
+                        for _ in range(requests):
+                            sock.sendall(request)
+                            _answer(sock)
+                    cpu[count].append((cpu_seconds(running.process.pid) - began) / requests * 1e6)
+    finally:
+        asyncio.run(drop_database(database_url))
+    for count in counts:
+        size = len(_many_fields(count))
+        print(f"  {count:>5} fields, {size:,} bytes: {min(cpu[count]):6.0f} µs CPU per request (least of 3)")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         serve_uvicorn(sys.argv[2])
     elif sys.argv[1:] == ["limits"]:
         limits()
+    elif sys.argv[1:] == ["header-fields"]:
+        header_fields()
     else:
         main()

@@ -1,7 +1,8 @@
 """uvicorn, configured from settings, with a drain period before shutdown.
 
 It serves with uvicorn's httptools protocol, bounded for a server without a proxy in front: request
-head size, header count, head-read time and open connections (app/http_protocol.py).
+head size, header count, head- and body-read time, pipelining and open connections
+(app/http_protocol.py).
 
 On SIGTERM (or SIGINT) readiness turns 503 at once and the server keeps serving, new requests
 included, for DRAIN_SECONDS, so the load balancer stops routing here before the listener closes. Then
@@ -43,6 +44,7 @@ def create_server(settings: Settings, app: FastAPI, asgi_app: ASGIApp) -> Draini
         max_head_bytes=settings.max_head_bytes,
         max_header_count=settings.max_header_count,
         head_read_timeout=settings.head_read_timeout,
+        body_read_timeout=settings.body_read_timeout,
         max_connections=settings.max_client_connections,
     )
     config = ServerConfig(

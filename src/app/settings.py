@@ -69,11 +69,13 @@ class Settings(DatabaseSettings):
     graceful_timeout: float = Field(default=20.0, gt=0, le=300)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # What one client may hold (app/http_protocol.py): a request head's size and header count, the
-    # seconds its head may take to arrive, and the connections open at once. Keep the connection cap
-    # below the open-file limit, less the pools' connections (DB_* and REDIS_MAX_CONNECTIONS).
+    # seconds its head, then its body, may take to arrive, and the connections open at once. Keep the
+    # connection cap below the open-file limit, less the pools' connections (DB_* and
+    # REDIS_MAX_CONNECTIONS).
     max_head_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
     max_header_count: int = Field(default=100, ge=16, le=10_000)
     head_read_timeout: float = Field(default=10.0, gt=0, le=30)
+    body_read_timeout: float = Field(default=30.0, gt=0, le=300)
     max_client_connections: int = Field(default=800, ge=1, le=100_000)
     docs_enabled: bool | None = None
     cors_origins: Annotated[list[str], NoDecode] = []

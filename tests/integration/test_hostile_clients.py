@@ -1,6 +1,7 @@
-"""What one client can hold against the real `python -m app serve` on loopback: bounded request heads,
-a head-read timeout, a connection cap, trailers that never act as headers, and warnings about bad
-requests that cannot flood the log.
+"""What one client can hold or forge against the real `python -m app serve` on loopback: bounded
+request heads and targets, head- and body-read timeouts, bounded pipelining, a connection cap, the
+protocol's Host and whitespace rules, trailers that never act as headers, bounded error documents,
+hang-ups that are not errors, and warnings about bad requests that cannot flood the log.
 
 Raw sockets, because an HTTP client library refuses to send most of these requests. Every loop is
 bounded, every socket is closed by its test, and waits are generous upper bounds, never measurements.
@@ -14,17 +15,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, suppress
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from app.http_protocol import PIPELINED_REQUESTS
 from tests.conftest import API_KEY
 from tests.integration.server import ServerProcess, server_env
 
 HEAD_LIMIT = 8192
 HEADER_COUNT = 30
 HEAD_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
 WAIT = 15.0  # the longest any read waits for the server: far beyond every limit under test
 
 
@@ -36,6 +40,7 @@ def server(database_url: str, redis_prefix: str) -> Iterator[ServerProcess]:
         MAX_HEAD_BYTES=str(HEAD_LIMIT),
         MAX_HEADER_COUNT=str(HEADER_COUNT),
         HEAD_READ_TIMEOUT=str(HEAD_TIMEOUT),
+        BODY_READ_TIMEOUT=str(BODY_TIMEOUT),
     )
     with ServerProcess(env) as running:
         yield running
@@ -274,3 +279,168 @@ def test_bad_requests_are_logged_at_most_once_per_interval(server: ServerProcess
     time.sleep(0.3)
     logged = _log_events(server, "invalid HTTP request refused")[before:]
     assert len(logged) <= 2  # one per 10 s interval; the loop may straddle one boundary
+
+
+# Pipelining and hang-ups
+
+
+_PIPELINE_FULL = "pipelined requests past the limit: closing after those read"
+
+
+def _rss_bytes(server: ServerProcess) -> int:
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(kilobytes) * 1024
+
+
+def _flood(sock: socket.socket, request: bytes, total: int) -> int:
+    """Sends `request` over and over, up to `total` bytes, never reading; returns the bytes sent."""
+    batch = request * (65536 // len(request))
+    sent = 0
+    with suppress(OSError):  # the server closed the connection: what the bounded tests wait for
+        while sent < total:
+            sock.sendall(batch)
+            sent += len(batch)
+    return sent
+
+
+def test_pipelined_requests_hold_bounded_memory(server: ServerProcess) -> None:
+    """4 MB of pipelined requests whose answers are never read: the server reads a few ahead, answers
+    them, closes, and its memory hardly moves; other clients are served meanwhile."""
+    before = _rss_bytes(server)
+    with closing(_connect(server)) as sock:
+        sock.settimeout(5.0)
+        _flood(sock, _get("/health/live"), 4 * 1024 * 1024)
+        grown = _rss_bytes(server) - before
+        assert httpx.get(server.url + "/health/live", timeout=WAIT).status_code == 200
+        assert _closed_by_server(sock)
+    assert grown < 32 * 1024 * 1024, f"the server grew by {grown // 1024} KB"
+    assert _log_events(server, _PIPELINE_FULL)
+
+
+def test_a_client_that_hangs_up_mid_pipeline_is_not_an_error(server: ServerProcess) -> None:
+    """200 pipelined order reads, then a hang-up while they are answered: no error line, only the
+    access lines of the few requests the server read ahead (PIPELINED_REQUESTS and the one answered)."""
+    hang_ups = 3
+    before = server.output().count("\n")
+    for _ in range(hang_ups):
+        with closing(_connect(server)) as sock:
+            sock.sendall(_get(f"/v1/orders/{uuid.uuid4()}", f"X-API-Key: {API_KEY}") * 200)
+            time.sleep(0.05)  # the first answers are on their way
+    assert httpx.get(server.url + "/health/live", timeout=WAIT).status_code == 200
+    time.sleep(1.0)  # the requests in flight finish meanwhile
+    new = [json.loads(line) for line in server.output().splitlines()[before:] if line.startswith("{")]
+    assert [line for line in new if line["level"] in {"error", "critical"}] == []
+    assert {line["event"] for line in new} <= {"request", _PIPELINE_FULL}
+    assert len([line for line in new if line["event"] == "request"]) <= hang_ups * (PIPELINED_REQUESTS + 1)
+
+
+# Body-read timeout
+
+
+def test_a_body_that_stalls_after_the_head_gets_408(server: ServerProcess) -> None:
+    head = "\r\n".join(
+        [
+            "POST /v1/customers HTTP/1.1",
+            "Host: test",
+            f"X-API-Key: {API_KEY}",
+            "Content-Type: application/json",
+            "Content-Length: 100",
+            "",
+            "",
+        ]
+    )
+    with closing(_connect(server)) as sock:
+        sock.sendall(head.encode() + b"{")
+        status, headers, body = _read_response(sock)
+        assert status == 408
+        assert headers["content-type"] == "application/problem+json"
+        assert "body" in json.loads(body)["detail"]
+        assert _closed_by_server(sock)
+    assert _log_events(server, "request body not received in time")
+
+
+# Protocol rules
+
+
+def test_a_request_target_over_the_head_limit_is_414(server: ServerProcess) -> None:
+    status, headers, body = _exchange(server, _get("/health/live?" + "q" * 2 * HEAD_LIMIT))
+    assert status == 414
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["status"] == 414
+
+
+def test_http_1_1_needs_exactly_one_host(server: ServerProcess) -> None:
+    missing = b"GET /health/live HTTP/1.1\r\n\r\n"
+    twice = b"GET /health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+    for request in (missing, twice):
+        status, _, body = _exchange(server, request)
+        assert status == 400
+        assert "Host" in json.loads(body)["detail"]
+    # HTTP/1.0 may leave it out.
+    assert _exchange(server, b"GET /health/live HTTP/1.0\r\n\r\n")[0] == 200
+
+
+def test_trailing_whitespace_is_not_part_of_a_header_value(server: ServerProcess) -> None:
+    for padding in ("  ", "\t", " \t "):
+        request = _get(f"/v1/orders/{uuid.uuid4()}", f"X-API-Key: {API_KEY}{padding}")
+        assert _exchange(server, request)[0] == 404  # authenticated: the order does not exist
+    assert _exchange(server, _get(f"/v1/orders/{uuid.uuid4()}", f"X-API-Key: {API_KEY}x"))[0] == 401
+
+
+def test_an_invalid_traceparent_is_ignored(server: ServerProcess) -> None:
+    """Not sampled (`-00`), so no span of the server's own: the access line's trace_id is the
+    caller's when its traceparent is valid, and none of the caller's when it is not."""
+    trace_id, parent_id = uuid.uuid4().hex, "b7ad6b7169203331"
+    sent = {
+        "valid": f"00-{trace_id}-{parent_id}-00",
+        "zero-trace": f"00-{'0' * 32}-{parent_id}-00",
+        "zero-parent": f"00-{trace_id}-{'0' * 16}-00",
+        "version-ff": f"ff-{trace_id}-{parent_id}-00",
+    }
+    for name, traceparent in sent.items():
+        headers = {"traceparent": traceparent, "X-Request-ID": f"tp-{name}-{trace_id}", "X-API-Key": API_KEY}
+        httpx.get(f"{server.url}/v1/orders/{uuid.uuid4()}", headers=headers, timeout=WAIT)
+    time.sleep(0.3)
+    logged = {line["request_id"]: line["trace_id"] for line in _log_events(server, "request")}
+    assert logged[f"tp-valid-{trace_id}"] == trace_id  # the control: a valid one is adopted
+    for name in ("zero-trace", "zero-parent", "version-ff"):
+        assert logged[f"tp-{name}-{trace_id}"] not in {trace_id, "0" * 32}
+
+
+# Bodies
+
+
+def test_json_in_utf16_or_utf32_is_a_400_problem(server: ServerProcess) -> None:
+    email = f"utf-{uuid.uuid4().hex[:8]}@example.com"
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+    text = json.dumps({"email": email, "name": "Uta"})
+    for encoding in ("utf-16", "utf-16-be", "utf-16-le", "utf-32", "utf-32-be"):
+        response = httpx.post(server.url + "/v1/customers", content=text.encode(encoding), headers=headers)
+        assert response.status_code == 400, (encoding, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    # None of them signed up: the same address is still free.
+    placed = httpx.post(server.url + "/v1/customers", content=text.encode(), headers=headers)
+    assert placed.status_code == 201
+
+
+def test_an_error_document_is_bounded_in_bytes(server: ServerProcess) -> None:
+    """20 unknown fields with 2,900-character names (58 KB in): the 422 stays small."""
+    body = json.dumps({f"{number:02d}{'n' * 2898}": 1 for number in range(20)}).encode()
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+    response = httpx.post(server.url + "/v1/customers", content=body, headers=headers, timeout=WAIT)
+    assert response.status_code == 422
+    assert response.json()["error_count"] == 22  # the 20 unknown fields, and email and name missing
+    assert len(response.content) < 6 * 1024
+
+
+# The metrics port
+
+
+def test_a_silent_connection_to_the_metrics_port_is_closed(server: ServerProcess) -> None:
+    """prometheus-client's server would keep a thread on it for as long as it stays open."""
+    port = int(server.metrics_url.split(":")[2].split("/")[0])
+    with closing(socket.create_connection(("127.0.0.1", port), timeout=WAIT)) as sock:
+        assert _closed_by_server(sock)  # CONNECTION_TIMEOUT, 10 s
+    assert httpx.get(server.metrics_url, timeout=WAIT).status_code == 200

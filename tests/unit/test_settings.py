@@ -53,6 +53,7 @@ def test_secrets_never_show_in_repr() -> None:
         ({"api_keys": KEY, "app_env": "production"}, "APP_ENV"),
         ({"api_keys": KEY, "database_url": "no scheme"}, "DATABASE_URL"),
         ({"api_keys": KEY, "head_read_timeout": 60}, "HEAD_READ_TIMEOUT"),
+        ({"api_keys": KEY, "body_read_timeout": 0}, "BODY_READ_TIMEOUT"),
         ({"api_keys": KEY, "max_head_bytes": 100}, "MAX_HEAD_BYTES"),
         ({"api_keys": KEY, "max_header_count": 0}, "MAX_HEADER_COUNT"),
         ({"api_keys": KEY, "max_client_connections": 0}, "MAX_CLIENT_CONNECTIONS"),

@@ -47,9 +47,18 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 
 async def require_json(request: Request) -> None:
     """415 for a body that is not JSON (`application/json` or `application/*+json`), before FastAPI
-    tries to parse it: FastAPI reads any `+json` type as JSON, and anything else fails validation."""
+    tries to parse it: FastAPI reads any `+json` type as JSON, and anything else fails validation.
+    400 for JSON that is not UTF-8 (RFC 8259 §8.1), which Python's parser would read as well."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):
         raise HTTPException(415, "the request body must be application/json")
+    if _utf16_or_32(await request.body()):  # read once: FastAPI keeps it for the route
+        raise HTTPException(400, "the request body must be UTF-8")
+
+
+def _utf16_or_32(body: bytes) -> bool:
+    """JSON text starts with an ASCII character, which UTF-16 and UTF-32 write with a NUL byte beside
+    it; or with their byte order mark. UTF-8 JSON has neither (a NUL in a string must be escaped)."""
+    return b"\x00" in body[:4] or body.startswith((b"\xff\xfe", b"\xfe\xff"))

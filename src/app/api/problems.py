@@ -1,6 +1,8 @@
 """RFC 9457 problem details for every error the API returns, routing errors and 500s included.
 
-Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them, and their count.
+Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them and while the
+list stays within `MAX_ERRORS_BYTES`, and their count. The server's own refusals (app/http_protocol.py)
+use the same body (`problem_body`).
 A 500 says nothing about internals; the traceback goes to the log (with the request ID that the body
 and the `X-Request-ID` header also carry). The OpenAPI document files them under their own media type
 (`ProblemDocumentedAPI`).
@@ -31,6 +33,9 @@ PROBLEM_JSON = "application/problem+json"
 # Errors listed in a 422: enough to fix a request, and a body of unknown fields cannot make the answer
 # many times larger than the request. `error_count` says how many there were.
 MAX_ERRORS = 20
+# A pointer holds the field's name, and a body can hold names of any length: the list is also cut at a
+# size, so the answer to a body of long unknown names is bounded in bytes, not only in errors.
+MAX_ERRORS_BYTES = 4096
 log = structlog.get_logger(__name__)
 
 _TITLES = {
@@ -38,16 +43,24 @@ _TITLES = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Content Too Large",
+    414: "URI Too Long",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
 
 def problem(status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
+    body = problem_body(status, detail, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_body(status: int, detail: str, **extra: Any) -> bytes:
     body = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),
@@ -56,7 +69,7 @@ def problem(status: int, detail: str, *, headers: Mapping[str, str] | None = Non
         "request_id": request_id.get(),
         **extra,
     }
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return orjson.dumps(body)
 
 
 def _pointer(location: tuple[Any, ...]) -> str:
@@ -68,7 +81,14 @@ def _pointer(location: tuple[Any, ...]) -> str:
 async def _validation(_: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     found = error.errors()
-    errors = [{"pointer": _pointer(tuple(item["loc"])), "detail": item["msg"]} for item in found[:MAX_ERRORS]]
+    errors: list[dict[str, str]] = []
+    size = 0
+    for item in found[:MAX_ERRORS]:
+        listed = {"pointer": _pointer(tuple(item["loc"])), "detail": item["msg"]}
+        size += len(orjson.dumps(listed))
+        if size > MAX_ERRORS_BYTES:
+            break
+        errors.append(listed)
     return problem(422, "the request is not valid", errors=errors, error_count=len(found))
 
 

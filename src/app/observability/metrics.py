@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from app.observability import metrics_server
 
 # Every alert threshold is a bucket edge (p99 > 2 s needs a 2.0 edge).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
@@ -73,7 +75,7 @@ DB_POOL_WAIT.labels(pool_name="main")
 
 def serve_metrics(port: int, host: str) -> None:
     """Serve /metrics on its own port (a daemon thread), never on the public listener."""
-    start_http_server(port, addr=host)
+    metrics_server.start(port, host)
 
 
 async def watch_event_loop_lag(interval: float = 0.5) -> None:

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import context as request_context
 from app.observability import metrics
-from app.observability.tracing import UNTRACED, HeadSampler
+from app.observability.tracing import UNTRACED, HeadSampler, valid_traceparent
 
 # The paths no telemetry touches (no metrics, span or access line): the health probes, polled
 # constantly. Exactly these paths: `/healthz` or `/health/` is an ordinary (observed) 404.
@@ -38,7 +38,6 @@ UNOBSERVED_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 REQUEST_ID_HEADER = "x-request-id"
 # A caller's ID is kept only when it is short and plain; anything else is replaced, never echoed.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
 # HTTP semantic conventions: methods outside the known set are recorded as _OTHER (bounded labels).
 _OTHER = "_OTHER"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
@@ -61,7 +60,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        traceparent = _TRACEPARENT.fullmatch(headers.get("traceparent", ""))
+        traceparent = valid_traceparent(headers.get("traceparent"))
         request_id = _request_id(headers.get(REQUEST_ID_HEADER))
         id_token = request_context.request_id.set(request_id)
         trace_token = request_context.inbound_trace_id.set(traceparent.group(1) if traceparent else None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,16 @@ _FIXED_RATIOS = {
     "parentbased_always_off": 0.0,
 }
 _RATIO_SAMPLERS = {"traceidratio", "parentbased_traceidratio"}
+
+
+# W3C Trace Context, version 00: a version `ff` or an all-zero trace-id or parent-id makes the header
+# invalid, and an invalid `traceparent` is ignored as if it were absent.
+_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-([0-9a-f]{2})")
+
+
+def valid_traceparent(value: str | None) -> re.Match[str] | None:
+    """A caller's `traceparent` if it is valid: group 1 the trace-id, group 2 the trace-flags."""
+    return _TRACEPARENT.fullmatch(value) if value else None
 
 
 def _untraced_context() -> Context:
