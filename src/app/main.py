@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from cachetools import TTLCache
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
@@ -99,7 +100,8 @@ def create_app(
     app.state.head_sampler = head_sampler or tracing.HeadSampler(1.0)  # read by `as_served`
     metrics.set_build_info(settings.app_version, settings.release_id)
 
-    for router in (orders.router, customers.router):
+    api_routers = (orders.router, customers.router)
+    for router in api_routers:
         app.include_router(router, prefix="/v1")  # every /v1/ path needs a key: ApiKeyMiddleware
     app.include_router(health_routes.router)
     problems.install(app)
@@ -114,11 +116,24 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=api_methods(*api_routers),  # a route's new method needs no edit here
             allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Location", "Idempotent-Replayed"],
         )
     return app
+
+
+def api_methods(*routers: APIRouter) -> list[str]:
+    """The HTTP methods the API's routes take, for CORS: a browser may send what a route takes."""
+    return sorted(
+        {
+            method
+            for router in routers
+            for route in router.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods or ()
+        }
+    )
 
 
 def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
