@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 import asyncpg
 import pytest
 from alembic import command
-from alembic.config import Config
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
