@@ -8,6 +8,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Response
 
 from app.api.dependencies import CustomersDep, require_json
+from app.api.problems import ALREADY_EXISTS
 from app.api.schemas import CustomerIn, CustomerOut, problem_responses
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/customers", tags=["customers"])
     status_code=201,
     response_model=CustomerOut,
     dependencies=[Depends(require_json)],
-    responses=problem_responses(400, 401, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, ALREADY_EXISTS, 413, 415, 422, 503),
 )
 async def sign_up(body: CustomerIn, customers: CustomersDep, response: Response) -> CustomerOut:
     customer = await customers.sign_up(email=body.email, name=body.name, beta_group=body.beta_group)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header
 from starlette.responses import Response
 
 from app.api.dependencies import OrdersDep, require_json
+from app.api.problems import IDEMPOTENCY_KEY_REUSED
 from app.api.schemas import OrderIn, OrderOut, problem_responses
 from app.domain.checkout import LineItem
 
@@ -44,7 +45,7 @@ def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -
     status_code=201,
     response_model=None,
     dependencies=[Depends(require_json)],
-    responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, 503),
+    responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, IDEMPOTENCY_KEY_REUSED, 503),
 )
 async def place_order(body: OrderIn, orders: OrdersDep, idempotency_key: IdempotencyKey = None) -> Response:
     items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]

@@ -64,7 +64,7 @@ class OrderService:
         async with self.db.begin() as conn:
             customer_row = await customer_rows.get_customer(conn, customer_id)
             if customer_row is None:
-                raise UnprocessableError("customer not found", pointer="/customer_id")
+                raise UnprocessableError("customer not found", location=("body", "customer_id"))
             flow = checkout_flow(self.flags, Customer.from_row(customer_row))
             shaped = FLOWS[flow](items)
             row = await order_rows.insert_order(
