@@ -27,8 +27,8 @@ from app.observability import metrics, tracing
 from app.observability.logging import AccessLog, log_access
 from app.observability.middleware import ObservabilityMiddleware
 from app.settings import Settings
-from app.store.database import Database
 from app.store.idempotency import IdempotencyStore, create_redis
+from app.store.postgres import Postgres
 
 
 def create_app(
@@ -40,12 +40,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = await Database.open(settings)
-        redis = create_redis(settings)
+        db = await Postgres.open(
+            settings.database_url.get_secret_value(),
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
+        redis = create_redis(
+            settings.redis_url.get_secret_value(),
+            timeout=settings.redis_timeout,
+            max_connections=settings.redis_max_connections,
+        )
         idempotency = IdempotencyStore(redis, settings.redis_key_prefix)
         if tracer_provider is not None:
             db.tracer = tracer_provider.get_tracer("app.store")
-            tracing.instrument_clients(tracer_provider, db.engine, redis)
+            tracing.instrument_redis(tracer_provider, redis)
         flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
         app.state.customers = CustomerService(db)
         app.state.orders = OrderService(
@@ -156,7 +166,7 @@ def as_served(app: FastAPI, *, access_log: AccessLog = log_access, telemetry: bo
     )
 
 
-async def _warm_up(db: Database, settings: Settings) -> None:
+async def _warm_up(db: Postgres, settings: Settings) -> None:
     with suppress(Exception):
         async with asyncio.timeout(settings.db_connect_timeout):
             await db.ping()

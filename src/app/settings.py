@@ -26,13 +26,8 @@ class DatabaseSettings(BaseSettings):
 
     # Postgres.
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/app")
+    # The one pool every query takes (app.store.postgres): DB_POOL_SIZE connections per process at most.
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    # Overflow connections are opened and closed again under sustained load (measured: a connect, a TLS
-    # attempt and a Postgres fork per request at the margin). A fixed pool is the default.
-    db_max_overflow: int = Field(default=0, ge=0, le=200)
-    # Single-row reads have a pool of their own, asyncpg's (app.store.database says which query goes
-    # where). Budget connections for DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE.
-    db_read_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout: Seconds = 2.0
     db_connect_timeout: Seconds = 3.0
     db_statement_timeout: Seconds = 5.0

@@ -137,7 +137,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
             for name in ("write-1", "write-2"):
                 traffic.add(name, lambda key: new_order(client, customer_id, key))
             traffic.add("read", lambda _: client.get(f"/v1/customers/{customer_id}"))
-            # An unknown order is never cached: every call goes to the read pool (404, or 503).
+            # An unknown order is never cached: every call goes to Postgres (404, or 503).
             traffic.add("order-read", lambda _: client.get(f"/v1/orders/{uuid.uuid4()}"))
             traffic.add("cached-read", lambda _: client.get(f"/v1/orders/{cached['id']}"))
             traffic.add("ready", lambda _: client.get("/health/ready"), pause=0.1)
@@ -166,7 +166,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         assert {c.status for c in writes} <= {201, 503}, _errors(server)
         assert {c.status for c in reads} <= {200, 503}, _errors(server)
         assert {c.status for c in order_reads} <= {404, 503}, _errors(server)
-        assert any(c.status == 503 for c in order_reads), "no read-pool read saw the outage"
+        assert any(c.status == 503 for c in order_reads), "no uncached order read saw the outage"
         for call in writes + reads + order_reads:
             if call.status == 503:
                 assert call.response is not None
@@ -186,7 +186,7 @@ async def test_postgres_outage_fails_fast_keeps_every_acknowledged_order_and_hea
         assert noticed - stopped_at < NOTICE_BOUND, f"readiness noticed after {noticed - stopped_at:.2f} s"
         assert max(c.elapsed for c in ready) < HEALTH_TIMEOUT + SLACK, "readiness outlived its own timeout"
         assert recovered_at - restarted_at < RECOVERY_BOUND, "no recovery without a restart"
-        assert leaked == 0, f"{leaked} pool connections stayed checked out after the outage"  # both pools
+        assert leaked == 0, f"{leaked} pool connections stayed checked out after the outage"
 
         # Every 201 is in the database; every 503'd write, retried with its key, lands exactly once.
         acknowledged = {
@@ -323,8 +323,6 @@ async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_and_recovers
     server = await asyncio.to_thread(
         start_server,
         DB_POOL_SIZE="1",
-        DB_MAX_OVERFLOW="0",
-        DB_READ_POOL_SIZE="1",  # the customer read is a single-row read: it takes the read pool
         DB_POOL_TIMEOUT=str(pool_timeout),
     )
     async with api(server.url) as client:

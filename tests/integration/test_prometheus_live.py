@@ -194,9 +194,7 @@ def live(
                     redis_prefix,
                     REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens: Redis is down
                     DB_POOL_SIZE="1",
-                    DB_MAX_OVERFLOW="0",
                     DB_POOL_TIMEOUT="0.01",
-                    DB_READ_POOL_SIZE="1",
                     CACHE_TTL="0",  # every order read needs a connection
                 ),
                 startup_timeout=STARTUP_TIMEOUT,

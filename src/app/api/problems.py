@@ -33,7 +33,7 @@ from app.domain.errors import (
     UnprocessableError,
 )
 from app.observability.context import request_id
-from app.store.database import DatabaseUnavailableError
+from app.store.postgres import DatabaseUnavailableError
 
 PROBLEM_JSON = "application/problem+json"
 # Errors listed in a 422: enough to fix a request, and a body of unknown fields cannot make the answer

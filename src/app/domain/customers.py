@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from app.domain.errors import AlreadyExistsError, NotFoundError, UnprocessableError
 from app.observability import metrics
 from app.store import customers as rows
-from app.store.database import Database
+from app.store.postgres import Postgres
 
 # Longest email key stored: an email is at most 320 characters, and folding can lengthen one (a
 # ligature or a compatibility character becomes several letters), never usefully beyond this.
@@ -38,27 +39,26 @@ class Customer:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Customer:
+    def from_row(cls, row: Mapping[str, Any]) -> Customer:
         return cls(**{key: row[key] for key in ("id", "email", "name", "beta_group", "created_at")})
 
 
 class CustomerService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Postgres) -> None:
         self.db = db
 
     async def sign_up(self, *, email: str, name: str, beta_group: bool) -> Customer:
         key = email_key(email)
         if len(key) > MAX_EMAIL_KEY:
             raise UnprocessableError("the email is too long once normalised", location=("body", "email"))
-        async with self.db.begin() as conn:
-            row = await rows.insert_customer(
-                conn,
-                customer_id=uuid.uuid4(),
-                email=email.lower(),
-                email_key=key,
-                name=name,
-                beta_group=beta_group,
-            )
+        row = await rows.insert_customer(
+            self.db,
+            customer_id=uuid.uuid4(),
+            email=email.lower(),
+            email_key=key,
+            name=name,
+            beta_group=beta_group,
+        )
         if row is None:
             raise AlreadyExistsError("a customer with this email already exists")
         metrics.SIGNUPS.inc()

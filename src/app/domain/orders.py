@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,8 @@ from app.flags import FlagProvider, checkout_flow
 from app.observability import metrics
 from app.store import customers as customer_rows
 from app.store import orders as order_rows
-from app.store.database import Database
 from app.store.idempotency import IdempotencyStore
+from app.store.postgres import Postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class PlacedOrder:
 class OrderService:
     def __init__(
         self,
-        db: Database,
+        db: Postgres,
         idempotency: IdempotencyStore,
         flags: FlagProvider,
         *,
@@ -57,35 +57,41 @@ class OrderService:
     ) -> PlacedOrder:
         fingerprint = _fingerprint(customer_id, items)
         if idempotency_key is not None:
-            replay = await self._replay(idempotency_key, fingerprint)
-            if replay is not None:
-                return replay
+            recorded = await self.idempotency.get(_idempotency_key(idempotency_key))
+            if recorded is not None:
+                return _from_record(recorded, fingerprint)
 
-        async with self.db.begin() as conn:
-            customer_row = await customer_rows.get_customer(conn, customer_id)
-            if customer_row is None:
-                raise UnprocessableError("customer not found", location=("body", "customer_id"))
-            flow = checkout_flow(self.flags, Customer.from_row(customer_row))
-            shaped = FLOWS[flow](items)
-            row = await order_rows.insert_order(
-                conn,
-                {
-                    "id": uuid.uuid4(),
-                    "customer_id": customer_id,
-                    "checkout_flow": flow.value,
-                    "total_cents": total_cents(shaped),
-                    "items": [_item_json(item) for item in shaped],
-                    "idempotency_key": idempotency_key,
-                    "request_fingerprint": fingerprint if idempotency_key else None,
-                },
+        # Two statements, no transaction: the customer's row for the flag, then the order, whose
+        # foreign key holds even if the two interleave with other writes (customers are never deleted).
+        customer_row = await customer_rows.read_customer(self.db, customer_id)
+        if customer_row is None:
+            # A key already used answers as it did, whatever is wrong with this body.
+            replayed = (
+                None if idempotency_key is None else await self._replay_stored(idempotency_key, fingerprint)
             )
-            if row is None and idempotency_key is not None:
-                # A concurrent retry with the same key committed first: answer with its order.
-                existing = await order_rows.get_order_by_idempotency_key(conn, idempotency_key)
-                assert existing is not None  # the conflict guarantees it exists and is committed
-                return await self._replayed(idempotency_key, fingerprint, existing)
+            if replayed is not None:
+                return replayed
+            raise UnprocessableError("customer not found", location=("body", "customer_id"))
+        flow = checkout_flow(self.flags, Customer.from_row(customer_row))
+        shaped = FLOWS[flow](items)
+        row = await order_rows.insert_order(
+            self.db,
+            order_id=uuid.uuid4(),
+            customer_id=customer_id,
+            checkout_flow=flow.value,
+            total_cents=total_cents(shaped),
+            items=[_item_json(item) for item in shaped],
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint if idempotency_key else None,
+        )
+        if row is None:
+            # Only an Idempotency-Key conflicts: its order exists, placed by an earlier attempt whose
+            # Redis record is gone, or by a concurrent one that committed before this insert returned.
+            assert idempotency_key is not None
+            replayed = await self._replay_stored(idempotency_key, fingerprint)
+            assert replayed is not None  # the conflict guarantees the row exists and is committed
+            return replayed
 
-        assert row is not None
         document = _document(row)
         metrics.ORDERS_PLACED.labels(checkout_flow=flow.value).inc()
         metrics.ORDERS_VALUE.labels(checkout_flow=flow.value).inc(row["total_cents"])
@@ -109,17 +115,11 @@ class OrderService:
             self.order_cache[order_id] = document
         return document
 
-    async def _replay(self, key: str, fingerprint: str) -> PlacedOrder | None:
-        recorded = await self.idempotency.get(_idempotency_key(key))
-        if recorded is not None:
-            record = orjson.loads(recorded)
-            if record["fingerprint"] != fingerprint:
-                raise _reused()
-            return PlacedOrder(record["document"].encode(), replayed=True)
+    async def _replay_stored(self, key: str, fingerprint: str) -> PlacedOrder | None:
+        """The order Postgres holds under this key, as a replay (and remembered in Redis again)."""
         row = await order_rows.read_order_by_idempotency_key(self.db, key)
-        return None if row is None else await self._replayed(key, fingerprint, row)
-
-    async def _replayed(self, key: str, fingerprint: str, row: dict[str, Any]) -> PlacedOrder:
+        if row is None:
+            return None
         if row["request_fingerprint"] != fingerprint:
             raise _reused()
         document = _document(row)
@@ -139,6 +139,13 @@ def _reused() -> IdempotencyKeyReusedError:
     return IdempotencyKeyReusedError("this Idempotency-Key was already used with a different request")
 
 
+def _from_record(recorded: bytes, fingerprint: str) -> PlacedOrder:
+    record = orjson.loads(recorded)
+    if record["fingerprint"] != fingerprint:
+        raise _reused()
+    return PlacedOrder(record["document"].encode(), replayed=True)
+
+
 def _idempotency_key(key: str) -> str:
     # Hash the caller's key: bounded length, and no caller bytes inside our key space.
     return "idem:" + hashlib.sha256(key.encode()).hexdigest()
@@ -153,7 +160,7 @@ def _item_json(item: LineItem) -> dict[str, Any]:
     return {"sku": item.sku, "quantity": item.quantity, "unit_price_cents": item.unit_price_cents}
 
 
-def _document(row: dict[str, Any]) -> bytes:
+def _document(row: Mapping[str, Any]) -> bytes:
     return orjson.dumps(
         {
             "id": str(row["id"]),

@@ -2,7 +2,7 @@
 
 prometheus-client's own types throughout. RED metrics follow the OpenTelemetry HTTP semantic
 conventions; the pool metrics follow its database-client conventions and are updated by the store
-(`app.store.database`), which imports this module: observability never imports the store. The
+(`app.store.postgres`), which imports this module: observability never imports the store. The
 default registry also carries the process collector (CPU, memory, fds) and the Python GC collector.
 """
 
@@ -28,12 +28,10 @@ HTTP_ACTIVE = Gauge(
 
 EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a timer, last sample.")
 
-# Two pools, by `pool_name`: "main" (SQLAlchemy: transactions and writes) and "reads" (asyncpg's pool:
-# single-row reads). Waiting happens in each pool's line (`PoolLine`), which updates these.
+# One pool, asyncpg's, labelled `pool_name="main"` as the conventions ask for a pool name; the store
+# updates these around each checkout (`app.store.postgres`).
 DB_POOL_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0)
-DB_POOL_MAX = Gauge(
-    "db_client_connections_max", "Most connections the pool may open (size + overflow).", ["pool_name"]
-)
+DB_POOL_MAX = Gauge("db_client_connections_max", "Most connections the pool may open.", ["pool_name"])
 DB_POOL_USAGE = Gauge(
     "db_client_connections_usage", "Connections in the pool by state.", ["pool_name", "state"]
 )  # state: used | idle, read from the pool at scrape time
@@ -68,10 +66,9 @@ for _kind in ("timeout", "connection", "other"):
 for _flow in ("legacy", "new"):
     ORDERS_PLACED.labels(checkout_flow=_flow)
     ORDERS_VALUE.labels(checkout_flow=_flow)
-for _pool in ("main", "reads"):
-    DB_POOL_PENDING.labels(pool_name=_pool)
-    DB_POOL_TIMEOUTS.labels(pool_name=_pool)
-    DB_POOL_WAIT.labels(pool_name=_pool)
+DB_POOL_PENDING.labels(pool_name="main")
+DB_POOL_TIMEOUTS.labels(pool_name="main")
+DB_POOL_WAIT.labels(pool_name="main")
 
 
 def serve_metrics(port: int, host: str) -> None:

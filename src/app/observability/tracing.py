@@ -26,7 +26,6 @@ from typing import override
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -35,7 +34,6 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, Sam
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 
@@ -177,12 +175,7 @@ def _exporting_processor() -> SpanProcessor | None:
     return None
 
 
-def instrument_clients(provider: TracerProvider, engine: AsyncEngine, redis: Redis) -> None:
-    """SQLAlchemy and Redis spans, children of the request's server span. (The read pool's spans are
-    made by `Database.fetchrow`, with a tracer from the same provider.)"""
-    instrumentor = SQLAlchemyInstrumentor()  # a singleton: re-instrumenting needs uninstrument first
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-    # The contrib package declares sqlalchemy < 2.1; its event hooks work on 2.1 (tests prove the spans).
-    instrumentor.instrument(engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True)
+def instrument_redis(provider: TracerProvider, redis: Redis) -> None:
+    """Redis spans, children of the request's server span. (Postgres spans are made by the store,
+    `Postgres.fetchrow`, with a tracer from the same provider.)"""
     RedisInstrumentor.instrument_client(redis, tracer_provider=provider)

@@ -1,1 +1,1 @@
-"""Postgres (engine, tables, repositories) and Redis (client, cache, idempotency)."""
+"""Postgres (the pool, the tables, queries per table) and Redis (idempotency records)."""

@@ -17,18 +17,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.observability import metrics
-from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 _LOG_EVERY_SECONDS = 60.0
 
 
-def create_redis(settings: Settings) -> Redis:
+def create_redis(url: str, *, timeout: float, max_connections: int) -> Redis:
     return Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        max_connections=settings.redis_max_connections,
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        max_connections=max_connections,
         health_check_interval=30,
         # One attempt: a retry would double the worst-case wait that we promised to bound.
         retry=Retry(NoBackoff(), 0),

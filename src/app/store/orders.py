@@ -1,51 +1,63 @@
-"""Order rows in Postgres: written and read in a transaction with SQLAlchemy, read alone on the read
-pool (the rule: `app.store.database`)."""
+"""Order rows: each query a SQLAlchemy statement compiled once, run on the pool (`app.store.postgres`)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert
 
-from app.store.database import Database
+from app.store.postgres import Postgres, Row, compile_query
 from app.store.tables import orders
 
+_WRITTEN = (
+    "id",
+    "customer_id",
+    "checkout_flow",
+    "total_cents",
+    "items",
+    "idempotency_key",
+    "request_fingerprint",
+)
+_INSERT = compile_query(
+    insert(orders)
+    .values({name: bindparam(name) for name in _WRITTEN})
+    .on_conflict_do_nothing(index_elements=[orders.c.idempotency_key])
+    .returning(*orders.c)
+)
+_BY_ID = compile_query(select(orders).where(orders.c.id == bindparam("id")))
+_BY_IDEMPOTENCY_KEY = compile_query(select(orders).where(orders.c.idempotency_key == bindparam("key")))
 
-async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any] | None:
-    """Insert an order; None when its idempotency key is already taken (a concurrent retry won)."""
-    statement = (
-        pg_insert(orders)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[orders.c.idempotency_key])
-        .returning(*orders.c)
+
+async def insert_order(
+    db: Postgres,
+    *,
+    order_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    checkout_flow: str,
+    total_cents: int,
+    items: list[dict[str, Any]],
+    idempotency_key: str | None,
+    request_fingerprint: str | None,
+) -> Row | None:
+    """The new order; None when its idempotency key is taken (a retry, or a concurrent one, came
+    first). The customer must exist: the foreign key refuses the row otherwise."""
+    return await db.fetchrow(
+        _INSERT,
+        id=order_id,
+        customer_id=customer_id,
+        checkout_flow=checkout_flow,
+        total_cents=total_cents,
+        items=items,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
     )
-    row = (await conn.execute(statement)).mappings().first()
-    return dict(row) if row else None
 
 
-async def get_order_by_idempotency_key(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
-    """The order placed with this key, inside the caller's transaction."""
-    statement = select(orders).where(orders.c.idempotency_key == key)
-    row = (await conn.execute(statement)).mappings().first()
-    return dict(row) if row else None
+async def read_order(db: Postgres, order_id: uuid.UUID) -> Row | None:
+    return await db.fetchrow(_BY_ID, id=order_id)
 
 
-# Plain SQL for the driver (Database.fetchrow); the columns are the table's.
-_COLUMNS = ", ".join(orders.c.keys())
-_ORDER_BY_ID = f"SELECT {_COLUMNS} FROM orders WHERE id = $1"  # noqa: S608
-_ORDER_BY_IDEMPOTENCY_KEY = f"SELECT {_COLUMNS} FROM orders WHERE idempotency_key = $1"  # noqa: S608
-
-
-async def read_order(db: Database, order_id: uuid.UUID) -> dict[str, Any] | None:
-    """The order, on its own (no transaction)."""
-    row = await db.fetchrow(_ORDER_BY_ID, order_id)
-    return dict(row) if row else None
-
-
-async def read_order_by_idempotency_key(db: Database, key: str) -> dict[str, Any] | None:
-    """The order placed with this key, on its own (no transaction)."""
-    row = await db.fetchrow(_ORDER_BY_IDEMPOTENCY_KEY, key)
-    return dict(row) if row else None
+async def read_order_by_idempotency_key(db: Postgres, key: str) -> Row | None:
+    return await db.fetchrow(_BY_IDEMPOTENCY_KEY, key=key)
