@@ -4,11 +4,9 @@ closes the pools, Redis and the tracer provider. No logic lives here."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from cachetools import TTLCache
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from opentelemetry.sdk.trace import TracerProvider
@@ -62,7 +60,6 @@ def create_app(
             db,
             idempotency,
             flags,
-            order_cache=_order_cache(settings),
             idempotency_ttl=settings.idempotency_ttl,
         )
         app.state.health = HealthChecks(
@@ -144,13 +141,6 @@ def api_methods(*routers: APIRouter) -> list[str]:
             for method in route.methods or ()
         }
     )
-
-
-def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
-    """Bounded in entries (least recently used go first) and in time; None when CACHE_TTL=0."""
-    if not settings.cache_ttl:
-        return None
-    return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
 
 
 def as_served(app: FastAPI, *, access_log: AccessLog = log_access, telemetry: bool = True) -> ASGIApp:

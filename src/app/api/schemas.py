@@ -82,6 +82,12 @@ class OrderOut(BaseModel):
     items: list[LineItemOut]
     total_cents: int
     created_at: datetime
+    status: Literal["placed", "cancelled"] = Field(description="More statuses may come: expect them.")
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut] = Field(description="Newest first.")
+    next: str | None = Field(description="The `after` of the following page; null on the last page.")
 
 
 class FieldError(BaseModel):
