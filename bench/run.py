@@ -176,31 +176,79 @@ def seed() -> tuple[str, str]:
         return customer["id"], order["id"]
 
 
+# Every scenario: its wrk script and path (`{customer_id}` and `{order_id}` are the seeded rows').
+SCENARIOS = {
+    "hello": ("get.lua", "/bench/hello"),
+    "order read, cached": ("get.lua", "/v1/orders/{order_id}"),
+    "order read, uncached": ("get.lua", "/v1/orders/{order_id}"),
+    "customer read": ("get.lua", "/v1/customers/{customer_id}"),
+    "signup": ("signup.lua", "/v1/customers"),
+    "place order": ("order.lua", "/v1/orders"),
+    "place order, new key": ("order_key.lua", "/v1/orders"),  # a fresh Idempotency-Key every request
+    "place order, replay": ("order_replay.lua", "/v1/orders"),  # one key: the first places, the rest replay
+}
 # The full app's scenarios, run with the order cache on; the uncached read runs with CACHE_TTL=0.
-FULL_SCENARIOS = ("hello", "order read, cached", "customer read", "signup", "place order")
+FULL_SCENARIOS = (
+    "hello", "order read, cached", "customer read", "signup",
+    "place order", "place order, new key", "place order, replay",
+)  # fmt: skip
+# The scenarios with a same-work limit (bench/limit.py), and the floors over it (bench/README.md):
+# server CPU per request at most this many times the limit's, throughput at least this share of it.
+LIMIT_FLOORS = {
+    "order read, uncached": (1.6, 0.6),
+    "customer read": (1.6, 0.6),
+    "signup": (2.0, 0.5),
+    "place order": (2.0, 0.5),
+    "place order, new key": (2.0, 0.5),
+    "place order, replay": (2.0, 0.5),
+}
 TRACERS = ("metrics-ours", "trace-ours", "trace-builtin", "trace-contrib")
 
 
+def run_scenarios(server: Server, names: tuple[str, ...], wrk_env: dict[str, str]) -> list[Result]:
+    """Seed a customer and an order through `server`, then measure each scenario on it."""
+    customer_id, order_id = seed()
+    env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
+    results = []
+    for name in names:
+        script, path = SCENARIOS[name]
+        results.append(
+            measure(server, name, script, path.format(customer_id=customer_id, order_id=order_id), env)
+        )
+    return results
+
+
 def one_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
-    results = [run_bare("bare", database_url, wrk_env)]
+    results = [run_bare("bare", database_url, wrk_env), *run_limit(database_url, wrk_env)]
     for mode in ("off", "on"):
         with Server(mode, server_env(database_url, CACHE_TTL="300")) as server:
-            customer_id, order_id = seed()
-            env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
-            paths = {
-                "hello": ("get.lua", "/bench/hello"),
-                "order read, cached": ("get.lua", f"/v1/orders/{order_id}"),
-                "customer read": ("get.lua", f"/v1/customers/{customer_id}"),
-                "signup": ("signup.lua", "/v1/customers"),
-                "place order": ("order.lua", "/v1/orders"),
-            }
-            results += [measure(server, name, *paths[name], env) for name in FULL_SCENARIOS]
+            results += run_scenarios(server, FULL_SCENARIOS, wrk_env)
         with Server(mode, server_env(database_url, CACHE_TTL="0")) as server:
-            _, order_id = seed()
-            results.append(
-                measure(server, "order read, uncached", "get.lua", f"/v1/orders/{order_id}", wrk_env)
-            )
+            results += run_scenarios(server, ("order read, uncached",), wrk_env)
     return results
+
+
+def run_limit(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
+    with Server("limit", server_env(database_url)) as server:
+        return run_scenarios(server, tuple(LIMIT_FLOORS), wrk_env)
+
+
+def data_path_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
+    """`bench/run.py limit`: only the scenarios with a limit, the app (telemetry on, CACHE_TTL=0) and
+    its limit, and each `BENCH_CANDIDATES` source tree served the same way."""
+    results = run_limit(database_url, wrk_env)
+    for mode, env in [("on", {}), *candidates()]:
+        serve_on = [sys.executable, str(HERE / "serve.py"), "on"]
+        with Server(mode, server_env(database_url, CACHE_TTL="0", **env), serve_on) as server:
+            results += run_scenarios(server, tuple(LIMIT_FLOORS), wrk_env)
+    return results
+
+
+def candidates() -> list[tuple[str, dict[str, str]]]:
+    """`BENCH_CANDIDATES="name=/path/to/src,..."`: other versions of the package (a `git worktree` of
+    another commit, say), each served by this bench/serve.py in mode `on` under its name."""
+    pairs = [item.split("=", 1) for item in os.environ.get("BENCH_CANDIDATES", "").split(",") if item]
+    return [(name, {"PYTHONPATH": path}) for name, path in pairs]
 
 
 def run_bare(mode: str, database_url: str, wrk_env: dict[str, str]) -> Result:
@@ -217,7 +265,7 @@ def require_wrk() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
 
-def main() -> None:
+def main(data_path_only: bool = False) -> None:
     require_wrk()
     database_url = asyncio.run(create_database())
     wrk_env = wrk_settings()
@@ -227,6 +275,9 @@ def main() -> None:
     try:
         for number in range(1, ROUNDS + 1):
             print(f"round {number}", flush=True)
+            if data_path_only:
+                rounds.append(data_path_round(database_url, wrk_env))
+                continue
             tracers = [run_bare(mode, database_url, wrk_env) for mode in TRACERS]
             rounds.append(one_round(database_url, wrk_env) + tracers)
     finally:
@@ -272,21 +323,7 @@ def best(rounds: list[list[Result]]) -> dict[tuple[str, str], Result]:
     return chosen
 
 
-def within_rounds(
-    rounds: list[list[Result]], yardstick: Callable[[Result], tuple[str, str]] = lambda _: ("bare", "hello")
-) -> dict[tuple[str, str], list[float]]:
-    """Per (mode, scenario): its throughput over its yardstick's (mode, scenario) in the same round, one
-    per round. The default yardstick is bare FastAPI's hello."""
-    ratios: dict[tuple[str, str], list[float]] = {}
-    for one in rounds:
-        measured = {(r.mode, r.scenario): r for r in one}
-        for r in one:
-            ratios.setdefault((r.mode, r.scenario), []).append(r.rps / measured[yardstick(r)].rps)
-    return ratios
-
-
-def report(rounds: list[list[Result]]) -> None:
-    results = best(rounds)
+def report_over_bare(rounds: list[list[Result]], results: dict[tuple[str, str], Result]) -> None:
     ratios = within_rounds(rounds)
     bare = results[("bare", "hello")]
     print(f"\nbest of {len(rounds)} rounds; ratios against bare FastAPI hello "
@@ -309,6 +346,50 @@ def report(rounds: list[list[Result]]) -> None:
         base = metrics_only if mode == "trace-ours" else bare
         traced = results[(mode, "hello")]
         print(f"  {mode:<16} +{traced.cpu_us - base.cpu_us:5.0f} µs  ({traced.rps / bare.rps:4.2f}x bare)")
+
+
+def report_over_limit(rounds: list[list[Result]], results: dict[tuple[str, str], Result]) -> None:
+    """Each data scenario over its same-work limit, per mode: throughput as the median of the rounds'
+    own ratios, CPU per request as the median of the rounds' own ratios, against the floors."""
+    rps = within_rounds(rounds, yardstick=lambda r: ("limit", r.scenario))
+    cpu = within_rounds(rounds, yardstick=lambda r: ("limit", r.scenario), measure=lambda r: r.cpu_us)
+    print("\nover the same-work limit (bench/limit.py), median of the rounds' own ratios: "
+          "throughput (floor), CPU per request (ceiling); the limit's best round beside it")  # fmt: skip
+    for (mode, scenario), r in results.items():
+        if mode in {"limit", "bare"} or scenario not in LIMIT_FLOORS or ("limit", scenario) not in results:
+            continue
+        cpu_ceiling, rps_floor = LIMIT_FLOORS[scenario]
+        limit = results[("limit", scenario)]
+        rps_ratio, cpu_ratio = median(rps[(mode, scenario)]), median(cpu[(mode, scenario)])
+        verdict = "ok" if rps_ratio >= rps_floor and cpu_ratio <= cpu_ceiling and r.errors == 0 else "MISS"
+        print(f"  {mode:<8} {scenario:<22} req/s {rps_ratio:4.2f} (≥ {rps_floor})  "
+              f"cpu {cpu_ratio:4.2f} (≤ {cpu_ceiling})  p99 {r.p99_ms:6.1f} ms over {limit.p99_ms:6.1f}  "
+              f"{r.cpu_us:5.0f} over {limit.cpu_us:5.0f} µs/req  errors {r.errors}  {verdict}")  # fmt: skip
+
+
+def within_rounds(
+    rounds: list[list[Result]],
+    yardstick: Callable[[Result], tuple[str, str]] = lambda _: ("bare", "hello"),
+    measure: Callable[[Result], float] = lambda r: r.rps,
+) -> dict[tuple[str, str], list[float]]:
+    """Per (mode, scenario): its throughput (or another `measure`) over its yardstick's (mode, scenario)
+    in the same round, one per round. The default yardstick is bare FastAPI's hello."""
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for one in rounds:
+        measured = {(r.mode, r.scenario): r for r in one}
+        for r in one:
+            if yardstick(r) in measured:
+                ratios.setdefault((r.mode, r.scenario), []).append(
+                    measure(r) / measure(measured[yardstick(r)])
+                )
+    return ratios
+
+
+def report(rounds: list[list[Result]]) -> None:
+    results = best(rounds)
+    if ("bare", "hello") in results:
+        report_over_bare(rounds, results)
+    report_over_limit(rounds, results)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     payload = {
@@ -324,4 +405,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["telemetry"]:
         telemetry_rounds(int(os.environ.get("BENCH_ROUNDS", "10")))
     else:
-        main()
+        main(data_path_only=sys.argv[1:] == ["limit"])

@@ -6,6 +6,8 @@
     python bench/serve.py off    # the same app and settings (security headers included), no telemetry:
                                  # no ObservabilityMiddleware, no tracing, WARNING logs
     python bench/serve.py bare   # FastAPI with one route: the yardstick every ratio is taken against
+    python bench/serve.py limit  # the data routes' same-work limit (bench/limit.py): the app's SQL and
+                                 # request validation on bare FastAPI with one asyncpg pool
 
 Tracing instrumentations, each on the bare app, every request traced (one span, spans dropped):
 
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from limit import limit_app  # bench/, first on the path when this file runs
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -91,7 +94,13 @@ def full_app(settings: Settings, telemetry: bool) -> tuple[FastAPI, ASGIApp]:
 
 def main(mode: str) -> None:
     settings = load_settings(Settings)
-    app, served = full_app(settings, mode == "on") if mode in {"on", "off"} else bare_app(mode)
+    if mode in {"on", "off"}:
+        app, served = full_app(settings, mode == "on")
+    elif mode == "limit":
+        app = served = limit_app(settings)
+        app.add_api_route("/bench/hello", hello)
+    else:
+        app, served = bare_app(mode)
     create_server(settings, app, served).run()
 
 
