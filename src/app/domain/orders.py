@@ -135,12 +135,12 @@ class OrderService:
         One more row than the page is read: its presence is what says there is a next page. An empty
         page costs a second read, to tell a customer with no orders from no customer at all.
         """
-        position = None if after is None else _read_cursor(after)
+        position = None if after is None else read_cursor(after)
         rows = await order_rows.read_customer_orders(self.db, customer_id, limit=limit + 1, after=position)
         if not rows and await customer_rows.read_customer(self.db, customer_id) is None:
             raise NotFoundError("customer not found")
         page = rows[:limit]
-        cursor = _cursor(page[-1]) if len(rows) > limit else None
+        cursor = page_cursor(page[-1]) if len(rows) > limit else None
         return orjson.dumps({"items": [orjson.Fragment(_document(row)) for row in page], "next": cursor})
 
     async def cancel(self, order_id: uuid.UUID) -> bytes:
@@ -218,12 +218,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _cursor(row: Mapping[str, Any]) -> str:
+def page_cursor(row: Mapping[str, Any]) -> str:
     packed = _CURSOR.pack((row["created_at"] - _EPOCH) // _MICROSECOND, row["id"].bytes)
     return base64.urlsafe_b64encode(packed).decode()
 
 
-def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         packed = base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True)
         micros, id_bytes = _CURSOR.unpack(packed)
