@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -44,7 +45,17 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
-PORT, METRICS_PORT = 18_080, 19_080
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# Ports of their own: another benchmark on the host must never answer this one's requests.
+PORT, METRICS_PORT = free_port(), free_port()
 
 
 @dataclass
@@ -87,7 +98,7 @@ class Server:
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 httpx.get(f"http://127.0.0.1:{PORT}/bench/hello", timeout=0.5)
                 return
