@@ -47,14 +47,16 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ProblemType:
-    name: str
+    """A kind of problem: what a client branches on."""
+
+    name: str  # the URI's last part; empty for about:blank
     status: int
     title: str
     meaning: str  # when it is sent: docs/api.md and the OpenAPI document say this
 
     @property
     def uri(self) -> str:
-        return TYPE_BASE + self.name
+        return TYPE_BASE + self.name if self.name else "about:blank"
 
 
 BAD_REQUEST = ProblemType(
@@ -127,14 +129,19 @@ _DOMAIN_KINDS: dict[type[DomainError], ProblemType] = {
 }
 
 
+def _about_blank(status: int) -> ProblemType:
+    """RFC 9457's kind for a problem that is its status and nothing more: titled by the status."""
+    return ProblemType("", status, http.HTTPStatus(status).phrase, "")
+
+
 def problem(
     kind: ProblemType | int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> Response:
     """The problem+json response for a kind of problem (or a bare status: its kind, else `about:blank`)."""
     if isinstance(kind, int):
-        kind = BY_STATUS.get(kind) or ProblemType("", kind, http.HTTPStatus(kind).phrase, "")
+        kind = BY_STATUS.get(kind) or _about_blank(kind)
     body = {
-        "type": kind.uri if kind.name else "about:blank",
+        "type": kind.uri,
         "title": kind.title,
         "status": kind.status,
         "detail": detail,
@@ -159,9 +166,9 @@ async def _validation(_: Request, error: Exception) -> Response:
 
 async def _http(_: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    kind = error.status_code
-    detail = error.detail if isinstance(error.detail, str) else http.HTTPStatus(kind).phrase
-    return problem(kind, detail, headers=error.headers)
+    status = error.status_code
+    detail = error.detail if isinstance(error.detail, str) else http.HTTPStatus(status).phrase
+    return problem(status, detail, headers=error.headers)
 
 
 async def _domain(_: Request, error: Exception) -> Response:
