@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from app.api.schemas import CustomerIn, CustomerOut, OrderIn
 from app.domain.customers import email_key
-from app.domain.orders import MAX_PAGE, page_cursor, read_cursor
+from app.domain.orders import CURSOR_PATTERN, MAX_PAGE, page_cursor, read_cursor
 from app.settings import Settings
 from app.store import customers, orders
 
@@ -121,7 +121,7 @@ def _add_list_and_cancel(app: FastAPI) -> None:
         customer_id: uuid.UUID,
         request: Request,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-        after: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        after: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
     ) -> Response:
         pool = request.app.state.pool
         values: dict[str, object] = {"customer_id": customer_id, "limit": limit + 1}

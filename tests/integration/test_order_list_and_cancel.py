@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import struct
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -141,11 +140,11 @@ def _b64(raw: bytes) -> str:
     [
         "not-a-cursor",
         "!!!!",
-        _b64(b"\x00" * 23),  # one byte short
-        _b64(struct.pack(">q16s", 2**62, uuid.uuid4().bytes)),  # no datetime is that far away
-        _b64(b"\x00" * 24)[:-1] + "*",  # not base64url
-        "é" * 8,
-        "x" * 65,  # longer than any cursor
+        _b64(b"\x00" * 23),  # a position, but padded: not as the service hands it out
+        "A" * 30 + "B",  # bits past the last byte
+        "A" * 32,  # a byte too many
+        "é" * 31,
+        "x" * 65,
     ],
 )
 async def test_a_cursor_we_did_not_make_is_a_422_pointing_at_the_parameter(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from app.api.dependencies import CustomersDep, OrdersDep, require_json
 from app.api.problems import ALREADY_EXISTS
 from app.api.schemas import CustomerIn, CustomerOut, OrderPage, problem_responses
-from app.domain.orders import MAX_PAGE
+from app.domain.orders import CURSOR_PATTERN, MAX_PAGE
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -47,7 +47,7 @@ async def list_orders(
     orders: OrdersDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Orders on the page.")] = 20,
     after: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="The `next` of the page before.")
+        str | None, Query(pattern=CURSOR_PATTERN, description="The `next` of the page before, as it came.")
     ] = None,
 ) -> Response:
     """The customer's orders, newest first, a page at a time (docs/api.md)."""
