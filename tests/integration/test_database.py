@@ -1,5 +1,6 @@
 """The store's pool against the real Postgres: connections opened on demand and reused, what is never
-handed out again, cancellation, the pool timeout, closing, and the one statement each store query is."""
+handed out again, the line and its timeout, cancellation, closing, and the one statement each store
+query is."""
 
 from __future__ import annotations
 
@@ -109,8 +110,11 @@ async def test_an_exhausted_pool_refuses_after_the_pool_timeout_and_counts_it(se
         holder = asyncio.create_task(db.fetchrow(_SLEEP, n=1, seconds=0.6))
         await asyncio.sleep(0.2)
         started = time.perf_counter()
+        waiter = asyncio.create_task(db.fetchrow(_PID))
+        await asyncio.sleep(0.05)
+        assert REGISTRY.get_sample_value("db_client_connections_pending_requests", {"pool_name": "main"}) == 1
         with pytest.raises(DatabaseUnavailableError, match="no connection within the pool timeout"):
-            await db.fetchrow(_PID)
+            await waiter
         assert 0.18 <= time.perf_counter() - started < 1.0
         await db.ping()  # a full pool is busy, not down: the probe passes without waiting
         assert (await holder) is not None
@@ -119,6 +123,32 @@ async def test_an_exhausted_pool_refuses_after_the_pool_timeout_and_counts_it(se
         await db.close()
     after = REGISTRY.get_sample_value("db_client_connections_timeouts_total", {"pool_name": "main"})
     assert (after or 0) - (timeouts or 0) == 1
+    assert REGISTRY.get_sample_value("db_client_connections_pending_requests", {"pool_name": "main"}) == 0
+
+
+async def test_callers_get_a_connection_in_the_order_they_asked(settings: Settings) -> None:
+    """asyncpg's pool hands a released connection to whichever task asks next, so a task that releases
+    and asks again at once would go ahead of those already waiting; the line in front of the pool
+    serves them first come, first served."""
+    db = await _open(settings, pool_size=1)
+    served: list[str] = []
+
+    async def query(name: str, seconds: float = 0.0) -> None:
+        await db.fetchrow(_SLEEP, n=0, seconds=seconds)
+        served.append(name)
+
+    async def holder() -> None:
+        await query("holder", seconds=0.3)
+        await query("again")  # asks again as soon as its connection is back
+
+    try:
+        holding = asyncio.create_task(holder())
+        await asyncio.sleep(0.1)
+        waiting = [asyncio.create_task(query(name)) for name in ("first", "second")]
+        await asyncio.gather(holding, *waiting)
+    finally:
+        await db.close()
+    assert served == ["holder", "first", "second", "again"]
 
 
 async def test_cancelled_queries_give_back_their_connections(settings: Settings) -> None:

@@ -77,7 +77,8 @@ class OrderService:
     async def place(
         self, customer_id: uuid.UUID, items: Sequence[LineItem], idempotency_key: str | None
     ) -> PlacedOrder:
-        fingerprint = _fingerprint(customer_id, items)
+        # What a retry must repeat: only a keyed request is ever compared.
+        fingerprint = _fingerprint(customer_id, items) if idempotency_key is not None else ""
         if idempotency_key is not None:
             recorded = await self.idempotency.get(_idempotency_key(idempotency_key))
             if recorded is not None:

@@ -10,6 +10,7 @@ docs/adr/0012-one-data-path.md has the measurements behind the choice.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -82,6 +83,7 @@ class Postgres:
         self._pending = metrics.DB_POOL_PENDING.labels(pool_name=POOL_NAME)
         self._timeouts = metrics.DB_POOL_TIMEOUTS.labels(pool_name=POOL_NAME)
         self._waits = metrics.DB_POOL_WAIT.labels(pool_name=POOL_NAME)
+        self._line = asyncio.Semaphore(pool_size)  # `_wait_in_line`
         _export_pool_usage(pool, pool_size)
 
     @classmethod
@@ -140,50 +142,68 @@ class Postgres:
         await self.pool.close()
 
     async def _run(self, method: str, query: Query, values: Mapping[str, object]) -> object:
-        conn = await self._acquire()
+        await self._wait_in_line()
         try:
-            if self.tracer is not None and trace.get_current_span().is_recording():
-                with self.tracer.start_as_current_span(
-                    query.summary,
-                    kind=SpanKind.CLIENT,
-                    attributes={"db.system.name": "postgresql", "db.query.text": query.sql},
-                ):
-                    return await getattr(conn, method)(query.sql, *query.args(values))
-            return await getattr(conn, method)(query.sql, *query.args(values))
-        except BaseException as error:
-            # Any failure, cancellation included, may leave the connection mid-protocol; with no reset
-            # on release, it must not serve another query. (A connection the server closed is already
-            # closed, and refuses the call.)
-            with suppress(asyncpg.InterfaceError):
-                conn.terminate()
-            unavailable = _unavailable(error)
-            if unavailable is None:
-                raise
-            raise unavailable from error
+            conn = await self._acquire()
+            try:
+                if self.tracer is not None and trace.get_current_span().is_recording():
+                    with self.tracer.start_as_current_span(
+                        query.summary,
+                        kind=SpanKind.CLIENT,
+                        attributes={"db.system.name": "postgresql", "db.query.text": query.sql},
+                    ):
+                        return await getattr(conn, method)(query.sql, *query.args(values))
+                return await getattr(conn, method)(query.sql, *query.args(values))
+            except BaseException as error:
+                # Any failure, cancellation included, may leave the connection mid-protocol; with no
+                # reset on release, it must not serve another query. (A connection the server closed
+                # is already closed, and refuses the call.)
+                with suppress(asyncpg.InterfaceError):
+                    conn.terminate()
+                unavailable = _unavailable(error)
+                if unavailable is None:
+                    raise
+                raise unavailable from error
+            finally:
+                await self.pool.release(conn)
         finally:
-            await self.pool.release(conn)
+            self._line.release()  # after the connection is back in the pool
 
-    async def _acquire(self) -> asyncpg.Connection:
-        """A connection within DB_POOL_TIMEOUT (opening one counts against it too), or 503."""
-        full = self._full()
-        started = time.perf_counter()
+    async def _wait_in_line(self) -> None:
+        """A place in line for one of the pool's connections, within DB_POOL_TIMEOUT, or 503.
+
+        asyncpg's pool waits on an `asyncio.Queue`: a released connection goes to whichever task asks
+        next, and a woken waiter that finds it taken goes to the back of the queue, so under load a
+        few requests go round several times (a long latency tail, now and then a timeout).
+        `asyncio.Semaphore` wakes its waiters first come, first served: with one place per
+        connection, the waiting happens here and the pool always has a connection to hand out.
+        """
+        if not self._line.locked():  # a free place and nobody waiting for it: no timer, no wait
+            await self._line.acquire()
+            self._waits.observe(0.0)
+            return
         self._pending.inc()
+        started = time.perf_counter()
         try:
-            return await self.pool.acquire(timeout=self.pool_timeout)
+            async with asyncio.timeout(self.pool_timeout):
+                await self._line.acquire()
         except TimeoutError as error:
-            if full:
-                self._timeouts.inc()
-                raise DatabaseUnavailableError("no connection within the pool timeout") from error
-            raise DatabaseUnavailableError("cannot connect to the database in time") from error
-        except (*_CONNECTION_ERRORS, asyncpg.PostgresError) as error:
-            raise DatabaseUnavailableError("cannot connect to the database") from error
+            self._timeouts.inc()
+            raise DatabaseUnavailableError("no connection within the pool timeout") from error
         finally:
             self._pending.dec()
             self._waits.observe(time.perf_counter() - started)
 
+    async def _acquire(self) -> asyncpg.Connection:
+        """The pool's connection for a caller in line: idle, or opened within DB_CONNECT_TIMEOUT."""
+        try:
+            return await self.pool.acquire()
+        except (*_CONNECTION_ERRORS, TimeoutError, asyncpg.PostgresError) as error:
+            raise DatabaseUnavailableError("cannot connect to the database") from error
+
     def _full(self) -> bool:
-        """Every connection the pool may open is open and checked out."""
-        return bool(self.pool.get_idle_size() == 0 and self.pool.get_size() >= self.pool_size)
+        """Every connection is taken (or promised to a caller in line)."""
+        return self._line.locked()
 
 
 _PING = Query("SELECT 1", (), "SELECT")

@@ -43,7 +43,6 @@ module "stack" {
     LOG_LEVEL       = "INFO"
     FF_NEW_CHECKOUT = "true"
     DB_POOL_SIZE    = "5"
-    DB_MAX_OVERFLOW = "0"
   }
 
   alb_deletion_protection = false

@@ -42,7 +42,6 @@ module "stack" {
     LOG_LEVEL       = "INFO"
     FF_NEW_CHECKOUT = "beta"
     DB_POOL_SIZE    = "10"
-    DB_MAX_OVERFLOW = "0"
   }
 
   alb_deletion_protection = true

@@ -190,7 +190,7 @@ variable "min_capacity" {
 }
 
 variable "max_capacity" {
-  description = "Autoscaling ceiling; size it against the database connection budget: max_capacity x (DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE) < max_connections."
+  description = "Autoscaling ceiling; size it against the database connection budget: max_capacity x DB_POOL_SIZE < max_connections."
   type        = number
 
   validation {
