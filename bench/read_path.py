@@ -1,4 +1,4 @@
-"""CPU per single-row read by path: SQLAlchemy's async connection, asyncpg's pool as the read pool
+"""CPU per single-row read by path: SQLAlchemy's async connection, asyncpg's pool as the store
 configures it, and a bare asyncpg connection (the floor). Sequential reads on one event loop, so the
 figure is the client's own CPU per read, not throughput.
 

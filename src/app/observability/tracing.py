@@ -51,8 +51,8 @@ _RATIO_SAMPLERS = {"traceidratio", "parentbased_traceidratio"}
 
 def _untraced_context() -> Context:
     """An empty context with instrumentation suppressed (OpenTelemetry's `suppress_instrumentation`),
-    built once: the contrib DB and Redis instrumentations skip at once under it, so an untraced
-    request makes no non-recording spans."""
+    built once: the contrib Redis instrumentation skips at once under it, and the store, which sees no
+    recording span, makes none, so an untraced request makes no non-recording spans."""
     token = otel_context.attach(Context())
     try:
         with suppress_instrumentation():
