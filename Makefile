@@ -44,7 +44,7 @@ migrate: sync ## Apply database migrations
 bench: sync ## Load benchmarks that print ratios (see bench/README.md)
 	$(RUN) python bench/run.py
 
-bench-telemetry: sync ## Telemetry's cost on the cached order read, over 10 alternating rounds
+bench-telemetry: sync ## Telemetry's cost on the order read, over 10 alternating rounds
 	$(RUN) python bench/run.py telemetry
 
 smoke: ## The compose stack for real: up --build --wait, quick-start calls, JSON logs, clean stop (needs Docker)

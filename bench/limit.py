@@ -2,10 +2,11 @@
 
 Each route validates its request with the app's own models and header bounds and runs the app's own
 SQL text (`app.store.customers`, `app.store.orders`), on a pool configured as the app's, and answers
-the same body. Left out: telemetry, the API key, security headers, problem documents (an error is
-FastAPI's default), the order cache and the idempotency records in Redis. Without those records a
-retried Idempotency-Key is answered from Postgres: the order by its key first, then, for a new key,
-the customer and the insert (a concurrent duplicate answers with the order under the key).
+the same body (a list page's cursor made and read by the app's own functions). Left out: telemetry,
+the API key, security headers, problem documents (an error is FastAPI's default) and the idempotency
+records in Redis. Without those records a retried Idempotency-Key is answered from Postgres: the
+order by its key first, then, for a new key, the customer and the insert (a concurrent duplicate
+answers with the order under the key).
 
     python bench/serve.py limit      # DATABASE_URL, DB_POOL_SIZE, DB_STATEMENT_TIMEOUT as the app reads them
 """
@@ -20,11 +21,12 @@ from typing import Annotated, Any
 
 import asyncpg
 import orjson
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from starlette.responses import Response
 
 from app.api.schemas import CustomerIn, CustomerOut, OrderIn
 from app.domain.customers import email_key
+from app.domain.orders import CURSOR_PATTERN, MAX_PAGE, page_cursor, read_cursor
 from app.settings import Settings
 from app.store import customers, orders
 
@@ -107,11 +109,53 @@ def limit_app(settings: Settings) -> FastAPI:
             raise HTTPException(404)
         return _order(row, status=200)
 
+    _add_list_and_cancel(app)
     return app
 
 
-def _order(row: asyncpg.Record, status: int = 201) -> Response:
-    document = orjson.dumps(
+def _add_list_and_cancel(app: FastAPI) -> None:
+    """A customer's orders, a page at a time, and the cancel: the same statements as the app's."""
+
+    @app.get("/v1/customers/{customer_id}/orders")
+    async def list_orders(
+        customer_id: uuid.UUID,
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+        after: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+    ) -> Response:
+        pool = request.app.state.pool
+        values: dict[str, object] = {"customer_id": customer_id, "limit": limit + 1}
+        query = orders._FIRST_PAGE
+        if after is not None:
+            created_at, order_id = read_cursor(after)
+            values |= {"created_at": created_at, "id": order_id}
+            query = orders._PAGE_AFTER
+        rows = await pool.fetch(query.sql, *query.args(values))
+        if not rows and await pool.fetchrow(customers._BY_ID.sql, customer_id) is None:
+            raise HTTPException(404)
+        page = rows[:limit]
+        body = {
+            "items": [orjson.Fragment(_document(row)) for row in page],
+            "next": page_cursor(page[-1]) if len(rows) > limit else None,
+        }
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    @app.post("/v1/orders/{order_id}/cancel")
+    async def cancel_order(order_id: uuid.UUID, request: Request) -> Response:
+        pool = request.app.state.pool
+        change = {"id": order_id, "from_status": "placed", "to_status": "cancelled"}
+        row = await pool.fetchrow(orders._CHANGE_STATUS.sql, *orders._CHANGE_STATUS.args(change))
+        if row is None:
+            row = await pool.fetchrow(orders._BY_ID.sql, order_id)
+            if row is None:
+                raise HTTPException(404)
+            if row["status"] != "cancelled":
+                raise HTTPException(409)
+        return _order(row, status=200)
+
+
+def _document(row: asyncpg.Record) -> bytes:
+    return orjson.dumps(
         {
             "id": str(row["id"]),
             "customer_id": str(row["customer_id"]),
@@ -119,6 +163,10 @@ def _order(row: asyncpg.Record, status: int = 201) -> Response:
             "items": row["items"],
             "total_cents": row["total_cents"],
             "created_at": row["created_at"],
+            "status": row["status"],
         }
     )
-    return Response(document, status_code=status, media_type="application/json")
+
+
+def _order(row: asyncpg.Record, status: int = 201) -> Response:
+    return Response(_document(row), status_code=status, media_type="application/json")

@@ -11,7 +11,7 @@ steadier figure; the on/off cost is printed from both.
 
     make bench                       # 8 s per scenario, 3 rounds
     BENCH_SECONDS=5 BENCH_ROUNDS=2 make bench   # quicker
-    make bench-telemetry             # only the cached order read, telemetry off and on, 10 rounds
+    make bench-telemetry             # only the order read, telemetry off and on, 10 rounds
 Needs `wrk` (Debian package `wrk`). Writes bench/results/latest.json.
 """
 
@@ -152,9 +152,11 @@ def wrk(
 def measure(
     server: Server, scenario: str, script: str, path: str, env: dict[str, str], *, seconds: int = SECONDS
 ) -> Result:
-    wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds=3, port=server.port)  # warm
+    warm = {"BENCH_SALT": uuid.uuid4().hex[:6], "BENCH_PHASE": "warm"}
+    wrk(script, path, env | warm, seconds=3, port=server.port)
     cpu_before = server.cpu_seconds()
-    run = wrk(script, path, env | {"BENCH_SALT": uuid.uuid4().hex[:6]}, seconds, port=server.port)
+    measured = {"BENCH_SALT": uuid.uuid4().hex[:6], "BENCH_PHASE": "run"}
+    run = wrk(script, path, env | measured, seconds, port=server.port)
     cpu_us = (server.cpu_seconds() - cpu_before) / run["requests"] * 1e6
     rps = run["requests"] / run["seconds"]
     result = Result(
@@ -185,81 +187,113 @@ async def drop_database(url: str) -> None:
 
 
 def seed(port: int = PORT) -> tuple[str, str]:
+    """A customer with 21 orders (a full first page of the list, and a next one), and one of them."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}) as http:
         email = f"seed-{uuid.uuid4().hex[:8]}@example.com"
         customer = http.post("/v1/customers", json={"email": email, "name": "Seed"}).json()
         items = [{"sku": "A-1", "quantity": 1, "unit_price_cents": 100}]
-        order = http.post("/v1/orders", json={"customer_id": customer["id"], "items": items}).json()
+        for _ in range(21):
+            order = http.post("/v1/orders", json={"customer_id": customer["id"], "items": items}).json()
         return customer["id"], order["id"]
+
+
+CANCELLABLE = 50_000  # placed orders per phase of the cancel scenario: more than a run cancels
+
+
+async def seed_cancellable(database_url: str, customer_id: str) -> dict[str, str]:
+    """Placed orders for bench/wrk/cancel.lua, one range per phase, and the variables naming them."""
+    prefix = uuid.uuid4().hex[:8]
+    conn = await asyncpg.connect(database_url)
+    try:
+        for phase in (0, 1):
+            await conn.execute(
+                "INSERT INTO orders (id, customer_id, checkout_flow, total_cents, items)"
+                " SELECT ($1 || '-' || lpad(to_hex($2::int), 4, '0') || '-4000-8000-'"
+                " || lpad(to_hex(n), 12, '0'))::uuid, $3, 'legacy', 100, '[]'"
+                " FROM generate_series(1, $4::int) n",
+                prefix, phase, uuid.UUID(customer_id), CANCELLABLE,
+            )  # fmt: skip
+    finally:
+        await conn.close()
+    return {"BENCH_ORDER_PREFIX": prefix, "BENCH_ORDERS": str(CANCELLABLE)}
+
+
+def scenario_env(name: str, wrk_env: dict[str, str], customer_id: str, database_url: str) -> dict[str, str]:
+    """What a scenario's wrk script reads: the seeded customer, and for the cancel, orders to cancel."""
+    env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
+    if name == "cancel":
+        env |= asyncio.run(seed_cancellable(database_url, customer_id))
+    return env
 
 
 # Every scenario: its wrk script and path (`{customer_id}` and `{order_id}` are the seeded rows').
 SCENARIOS = {
     "hello": ("get.lua", "/bench/hello"),
-    "order read, cached": ("get.lua", "/v1/orders/{order_id}"),
-    "order read, uncached": ("get.lua", "/v1/orders/{order_id}"),
+    "order read": ("get.lua", "/v1/orders/{order_id}"),
+    "order list": ("get.lua", "/v1/customers/{customer_id}/orders"),  # the first page, 20 orders
     "customer read": ("get.lua", "/v1/customers/{customer_id}"),
     "signup": ("signup.lua", "/v1/customers"),
     "place order": ("order.lua", "/v1/orders"),
     "place order, new key": ("order_key.lua", "/v1/orders"),  # a fresh Idempotency-Key every request
     "place order, replay": ("order_replay.lua", "/v1/orders"),  # one key: the first places, the rest replay
+    "cancel": ("cancel.lua", "/v1/orders"),  # a placed order each time (seed_cancellable)
 }
-# The full app's scenarios, run with the order cache on; the uncached read runs with CACHE_TTL=0.
 FULL_SCENARIOS = (
-    "hello", "order read, cached", "customer read", "signup",
-    "place order", "place order, new key", "place order, replay",
+    "hello", "order read", "order list", "customer read", "signup",
+    "place order", "place order, new key", "place order, replay", "cancel",
 )  # fmt: skip
 # The scenarios with a same-work limit (bench/limit.py), and the floors over it (bench/README.md):
 # server CPU per request at most this many times the limit's, throughput at least this share of it.
 LIMIT_FLOORS = {
-    "order read, uncached": (1.6, 0.6),
+    "order read": (1.6, 0.6),
+    "order list": (1.6, 0.6),
     "customer read": (1.6, 0.6),
     "signup": (2.0, 0.5),
     "place order": (2.0, 0.5),
     "place order, new key": (2.0, 0.5),
     "place order, replay": (2.0, 0.5),
+    "cancel": (2.0, 0.5),
 }
 TRACERS = ("metrics-ours", "trace-ours", "trace-builtin", "trace-contrib")
 
 
-def run_scenarios(server: Server, names: tuple[str, ...], wrk_env: dict[str, str]) -> list[Result]:
-    """Seed a customer and an order through `server`, then measure each scenario on it."""
-    customer_id, order_id = seed()
-    env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
+def run_scenarios(
+    server: Server, names: tuple[str, ...], wrk_env: dict[str, str], database_url: str
+) -> list[Result]:
+    """Seed a customer and orders through `server`, then measure each scenario on it."""
+    customer_id, order_id = seed(server.port)
     results = []
     for name in names:
         script, path = SCENARIOS[name]
-        results.append(
-            measure(server, name, script, path.format(customer_id=customer_id, order_id=order_id), env)
-        )
+        env = scenario_env(name, wrk_env, customer_id, database_url)
+        url = path.format(customer_id=customer_id, order_id=order_id)
+        results.append(measure(server, name, script, url, env))
     return results
 
 
 def one_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
     results = [run_bare("bare", database_url, wrk_env), *run_limit(database_url, wrk_env)]
     for mode in ("off", "on"):
-        with Server(mode, server_env(database_url, CACHE_TTL="300")) as server:
-            results += run_scenarios(server, FULL_SCENARIOS, wrk_env)
-        with Server(mode, server_env(database_url, CACHE_TTL="0")) as server:
-            results += run_scenarios(server, ("order read, uncached",), wrk_env)
+        with Server(mode, server_env(database_url)) as server:
+            results += run_scenarios(server, FULL_SCENARIOS, wrk_env, database_url)
     return results
 
 
 def run_limit(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
     with Server("limit", server_env(database_url)) as server:
-        return run_scenarios(server, tuple(LIMIT_FLOORS), wrk_env)
+        return run_scenarios(server, tuple(LIMIT_FLOORS), wrk_env, database_url)
 
 
 def data_path_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
-    """`bench/run.py limit`: only the scenarios with a limit, on the limit, the app (telemetry on,
-    CACHE_TTL=0) and each `BENCH_CANDIDATES` source tree served the same way. The servers run side by
+    """`bench/run.py limit`: only the scenarios with a limit, on the limit, the app (telemetry on) and
+    each `BENCH_CANDIDATES` source tree served the same way. The servers run side by
     side (on CPU 0, each on its own port) and take turns scenario by scenario, so each ratio's two
     sides are measured within a minute of each other on a host whose speed drifts."""
     serve_on = [sys.executable, str(HERE / "serve.py"), "on"]
     modes: list[tuple[str, dict[str, str], list[str] | None]] = [
         ("limit", {}, None),
-        ("on", {"CACHE_TTL": "0"}, serve_on),
-        *((name, env | {"CACHE_TTL": "0"}, serve_on) for name, env in candidates()),
+        ("on", {}, serve_on),
+        *((name, env, serve_on) for name, env in candidates()),
     ]
     with ExitStack() as stack:
         servers = [
@@ -272,7 +306,7 @@ def data_path_round(database_url: str, wrk_env: dict[str, str]) -> list[Result]:
             script, path = SCENARIOS[name]
             for server in servers:
                 customer_id, order_id = seeded[server.mode]
-                env = wrk_env | {"BENCH_CUSTOMER_ID": customer_id}
+                env = scenario_env(name, wrk_env, customer_id, database_url)
                 url = path.format(customer_id=customer_id, order_id=order_id)
                 results.append(measure(server, name, script, url, env))
         return results
@@ -325,7 +359,7 @@ def main(data_path_only: bool = False) -> None:
 
 
 def telemetry_rounds(rounds: int) -> None:
-    """Telemetry's cost on its own: the cached order read with telemetry off and on, in `rounds`
+    """Telemetry's cost on its own: the order read with telemetry off and on, in `rounds`
     alternating pairs. One pair's cost moves with the host's speed, so the cost is read from the
     median of many pairs, not from `make bench`'s three rounds (bench/README.md)."""
     require_wrk()
@@ -336,14 +370,14 @@ def telemetry_rounds(rounds: int) -> None:
         for number in range(1, rounds + 1):
             pair: dict[str, Result] = {}
             for mode in ("off", "on"):
-                with Server(mode, server_env(database_url, CACHE_TTL="300")) as server:
+                with Server(mode, server_env(database_url)) as server:
                     _, order_id = seed()
                     path = f"/v1/orders/{order_id}"
-                    pair[mode] = measure(server, f"cached read {number}", "get.lua", path, wrk_env)
+                    pair[mode] = measure(server, f"order read {number}", "get.lua", path, wrk_env)
             costs.append(1 - pair["on"].rps / pair["off"].rps)
     finally:
         asyncio.run(drop_database(database_url))
-    print(f"\ntelemetry cost on the cached order read, per round: {', '.join(f'{c:.1%}' for c in costs)}")
+    print(f"\ntelemetry cost on the order read, per round: {', '.join(f'{c:.1%}' for c in costs)}")
     print(f"median {median(costs):.1%}, best and worst {min(costs):.1%} and {max(costs):.1%} (target ≤ 10 %)")
 
 

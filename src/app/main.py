@@ -4,12 +4,11 @@ closes the pools, Redis and the tracer provider. No logic lives here."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from cachetools import TTLCache
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
@@ -27,6 +26,8 @@ from app.observability.tracing import Tracing, instrument_redis
 from app.settings import Settings
 from app.store.idempotency import IdempotencyStore, create_redis
 from app.store.postgres import Postgres
+
+API_ROUTERS = (orders.router, customers.router)  # served under /v1, behind the API key
 
 
 def create_app(settings: Settings, tracing: Tracing | None = None) -> FastAPI:
@@ -49,7 +50,7 @@ def create_app(settings: Settings, tracing: Tracing | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tracing = tracing  # read by the lifespan and by `as_served`
     metrics.set_build_info(settings.app_version, settings.release_id)
-    for router in (orders.router, customers.router):
+    for router in API_ROUTERS:
         # The key is enforced by ApiKeyMiddleware, before routing; the dependency declares it in OpenAPI.
         app.include_router(router, prefix="/v1", dependencies=[api_key_documented])
     app.include_router(health_routes.router)
@@ -67,7 +68,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=api_methods(*API_ROUTERS),  # a route's new method needs no edit here
             allow_headers=["Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Location", "Idempotent-Replayed"],
         )
@@ -129,9 +130,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _build_services(app: FastAPI, settings: Settings, db: Postgres, idempotency: IdempotencyStore) -> None:
     flags = EnvFlagProvider({"new_checkout": settings.ff_new_checkout})
     app.state.customers = CustomerService(db)
-    app.state.orders = OrderService(
-        db, idempotency, flags, order_cache=_order_cache(settings), idempotency_ttl=settings.idempotency_ttl
-    )
+    app.state.orders = OrderService(db, idempotency, flags, idempotency_ttl=settings.idempotency_ttl)
     app.state.health = HealthChecks(
         database=db.ping,
         redis=idempotency.ping,
@@ -140,11 +139,17 @@ def _build_services(app: FastAPI, settings: Settings, db: Postgres, idempotency:
     )
 
 
-def _order_cache(settings: Settings) -> TTLCache[uuid.UUID, bytes] | None:
-    """Bounded in entries (least recently used go first) and in time; None when CACHE_TTL=0."""
-    if not settings.cache_ttl:
-        return None
-    return TTLCache(maxsize=settings.cache_max_entries, ttl=settings.cache_ttl)
+def api_methods(*routers: APIRouter) -> list[str]:
+    """The HTTP methods the API's routes take, for CORS: a browser may send what a route takes."""
+    return sorted(
+        {
+            method
+            for router in routers
+            for route in router.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods or ()
+        }
+    )
 
 
 async def _warm_up(db: Postgres, settings: Settings) -> None:

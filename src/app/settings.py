@@ -80,10 +80,6 @@ class Settings(DatabaseSettings):
     docs_enabled: bool | None = None
     cors_origins: Annotated[list[str], NoDecode] = []
 
-    # Order reads are cached in the process (orders never change once placed; ADR 0008).
-    cache_ttl: int = Field(default=300, ge=0, le=86_400, description="0 turns the order read cache off.")
-    cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
-
     # Redis: idempotency keys. Its timeout is short: Redis is a speed-up, never a wait.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_timeout: Seconds = 0.25

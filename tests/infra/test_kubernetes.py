@@ -11,6 +11,8 @@ pods schedule, pass their probes, and that the operators act on those objects.
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +24,8 @@ import yaml
 from pydantic import SecretStr
 
 from app.settings import Settings
-from tests.infra.conftest import ROOT, assert_clean, run_tool
+from tests.infra.conftest import ROOT, assert_clean, run_tool, tool_path
+from tests.infra.test_terraform import TERRAFORM, _clean
 
 KUBERNETES = ROOT / "kubernetes"
 OVERLAYS = ("dev", "staging", "prod")
@@ -138,6 +141,30 @@ def test_settings_come_from_env_example_names_and_secrets_from_the_secret(overla
         assert set(refs) == secrets, f"T8: {kind} must read exactly {sorted(secrets)} from the Secret"
         assert all(ref == {"name": "orders-api", "key": key} for key, ref in refs.items())
         assert all("value" not in e for e in container["env"]), "T8: no literal env values beside secrets"
+
+
+def ecs_settings(environment: str) -> dict[str, str]:
+    """The settings terraform/environments/<environment> gives its ECS task (`app_environment`)."""
+    link = Path(tool_path("hcl2-python"))  # a link into python-hcl2's venv: run its target
+    python = os.readlink(link) if link.is_symlink() else str(link)
+    script = "import hcl2, json, sys; print(json.dumps(hcl2.load(open(sys.argv[1]))))"
+    result = run_tool(python, "-c", script, str(TERRAFORM / "environments" / environment / "main.tf"))
+    assert_clean(result, "T3")
+    modules = _clean(json.loads(result.stdout))["module"]
+    (stack,) = [block["stack"] for block in modules if "stack" in block]
+    settings: dict[str, str] = stack["app_environment"]
+    return settings
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlay_sets_the_feature_flags_its_ecs_environment_sets(overlay: str) -> None:
+    """One contract, two targets: a flag on in ECS dev is on in Kubernetes dev, and so on; a flag set
+    in neither takes the setting's default in both."""
+    ecs = {name: value for name, value in ecs_settings(overlay).items() if name.startswith("FF_")}
+    kubernetes = {name: value for name, value in config(overlay).items() if name.startswith("FF_")}
+    assert kubernetes == ecs, f"E4: overlays/{overlay} and environments/{overlay} set different flags"
+    flags = {name.upper() for name in Settings.model_fields if name.startswith("ff_")}
+    assert set(ecs) <= flags, f"flags no setting reads: {sorted(set(ecs) - flags)}"
 
 
 def app_routes() -> set[str]:

@@ -6,8 +6,10 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import APIRouter
 
-from app.main import create_app
+from app.api import customers, orders
+from app.main import api_methods, create_app
 from tests.conftest import OLD_API_KEY, make_settings
 from tests.integration.conftest import ClientFactory
 
@@ -141,3 +143,28 @@ async def test_docs_are_on_in_dev_and_off_in_prod(make_client: ClientFactory) ->
     assert (await (await make_client(app_env="dev")).get("/openapi.json")).status_code == 200
     assert (await (await make_client(app_env="prod")).get("/openapi.json")).status_code == 404
     assert (await (await make_client(app_env="prod", docs_enabled=True)).get("/docs")).status_code == 200
+
+
+async def test_cors_allows_exactly_the_methods_the_api_routes_take(make_client: ClientFactory) -> None:
+    client = await make_client(cors_origins="https://app.example")
+    client.headers.pop("X-API-Key")
+    routed = api_methods(orders.router, customers.router)
+    assert {"GET", "POST"} <= set(routed)
+    for method in (*routed, "PUT", "DELETE"):
+        preflight = await client.options(
+            "/v1/orders",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": method},
+        )
+        assert (preflight.status_code == 200) == (method in routed), method
+
+
+def test_the_cors_methods_are_those_of_the_routes_under_v1() -> None:
+    things = APIRouter(prefix="/things")
+
+    @things.delete("/{thing_id}")
+    async def remove(thing_id: int) -> None: ...
+
+    @things.put("")
+    async def replace() -> None: ...
+
+    assert api_methods(things, customers.router) == ["DELETE", "GET", "POST", "PUT"]

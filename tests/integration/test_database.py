@@ -181,7 +181,7 @@ async def test_a_closed_pool_refuses_queries_as_unavailable(settings: Settings) 
 async def test_each_request_runs_one_statement_per_store_query(make_client: ClientFactory) -> None:
     """The data path: every store query is one statement on the pool, with no BEGIN or COMMIT around
     it; a sign-up is one insert, an order a customer read and one insert."""
-    client = await make_client(cache_ttl=0)
+    client = await make_client()
     db: Postgres = client.app.state.orders.db  # type: ignore[attr-defined]
     ran: list[str] = []
     fetchrow = db.fetchrow

@@ -1,5 +1,6 @@
 """`python -m app migrate`: on an empty database, twice (the second run is a no-op), with the database
-settings only (no API_KEYS); and migration 0002's email keys over existing customers."""
+settings only (no API_KEYS); the schema it builds is `tables.py`'s; migration 0002's email keys over
+existing customers; migration 0003's status on a live table (no rewrite, a bounded lock wait)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import asyncpg
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.migrations.runner import alembic_config
+from app.store.tables import metadata
 from tests.conftest import ADMIN_DSN
 
 
@@ -72,18 +77,28 @@ def test_serve_still_requires_api_keys(empty_database: str) -> None:
     assert result.stderr.strip() == "invalid setting API_KEYS: Field required"
 
 
-async def _upgrade_to(dsn: str, revision: str) -> None:
-    def upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
+async def _on_connection(dsn: str, action: Callable[[Connection], object]) -> None:
+    """Run `action` on a connection outside any transaction, as the runner does (a revision's
+    transactions are Alembic's own)."""
     engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(upgrade)
+        async with engine.connect() as connection:
+            await connection.run_sync(action)
     finally:
         await engine.dispose()
+
+
+def _migrate(direction: Callable[[Config, str], None], revision: str) -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        direction(config, revision)
+
+    return run
+
+
+async def _upgrade_to(dsn: str, revision: str) -> None:
+    await _on_connection(dsn, _migrate(command.upgrade, revision))
 
 
 async def _sql(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -130,3 +145,91 @@ def test_the_email_key_migration_refuses_existing_collisions_then_fills_keys(emp
         older: "strasse@example.com",
         alone: "\u03c3\u03b1\u03c3@example.com",
     }
+
+
+def test_the_schema_at_head_is_the_one_tables_py_describes(empty_database: str) -> None:
+    assert _run("migrate", empty_database).returncode == 0
+    differences: list[object] = []
+
+    def compare(connection: Connection) -> None:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences.extend(compare_metadata(context, metadata))
+
+    asyncio.run(_on_connection(empty_database, compare))
+    assert differences == []
+
+
+def _order(dsn: str, customer_id: str) -> None:
+    asyncio.run(
+        _sql(
+            dsn,
+            "INSERT INTO orders (id, customer_id, checkout_flow, total_cents, items)"
+            " VALUES ($1, $2, 'legacy', 100, '[]')",
+            uuid.uuid4(),
+            uuid.UUID(customer_id),
+        )
+    )
+
+
+_ORDERS_STORAGE = "SELECT relfilenode FROM pg_class WHERE relname = 'orders'"
+
+
+def test_the_status_migration_keeps_orders_rewrites_nothing_and_goes_down_again(empty_database: str) -> None:
+    dsn = empty_database
+    asyncio.run(_upgrade_to(dsn, "0001"))
+    customer = _customer(dsn, "ann@example.com")
+    for _ in range(3):
+        _order(dsn, customer)
+    asyncio.run(_upgrade_to(dsn, "0002"))
+    storage = asyncio.run(_sql(dsn, _ORDERS_STORAGE))
+
+    result = _run("migrate", dsn)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert asyncio.run(_sql(dsn, _ORDERS_STORAGE)) == storage  # the same file: no table rewrite
+    statuses = asyncio.run(_sql(dsn, "SELECT status FROM orders"))
+    assert [row["status"] for row in statuses] == ["placed"] * 3
+    constraint = asyncio.run(
+        _sql(dsn, "SELECT convalidated FROM pg_constraint WHERE conname = 'ck_orders_status'")
+    )
+    assert constraint[0]["convalidated"] is True
+    index = asyncio.run(
+        _sql(
+            dsn,
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_orders_customer_id_created_at'::regclass",
+        )
+    )
+    assert index[0]["indisvalid"] is True
+    with pytest.raises(asyncpg.CheckViolationError):
+        asyncio.run(_sql(dsn, "UPDATE orders SET status = 'lost'"))
+
+    asyncio.run(_on_connection(dsn, _migrate(command.downgrade, "0002")))
+    columns = asyncio.run(
+        _sql(dsn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'")
+    )
+    assert "status" not in {row["column_name"] for row in columns}
+    assert _run("migrate", dsn).returncode == 0
+
+
+async def _migrate_while_a_transaction_holds_orders(dsn: str) -> subprocess.CompletedProcess[str]:
+    holder = await asyncpg.connect(dsn)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")  # what any open write holds
+            return await asyncio.to_thread(_run, "migrate", dsn)
+    finally:
+        await holder.close()
+
+
+def test_the_status_migration_gives_up_on_a_busy_table_instead_of_queueing_traffic(
+    empty_database: str,
+) -> None:
+    """A long transaction on `orders` would make the migration's brief exclusive lock wait, and every
+    request queue behind it: the migration waits at most its lock_timeout, fails, and changes nothing."""
+    dsn = empty_database
+    asyncio.run(_upgrade_to(dsn, "0002"))
+    result = asyncio.run(_migrate_while_a_transaction_holds_orders(dsn))
+    assert result.returncode != 0
+    assert "lock timeout" in result.stderr
+    version = asyncio.run(_sql(dsn, "SELECT version_num FROM alembic_version"))
+    assert version[0]["version_num"] == "0002"
+    assert _run("migrate", dsn).returncode == 0  # once the transaction is gone, it goes through

@@ -195,7 +195,6 @@ def live(
                     REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens: Redis is down
                     DB_POOL_SIZE="1",
                     DB_POOL_TIMEOUT="0.01",
-                    CACHE_TTL="0",  # every order read needs a connection
                 ),
                 startup_timeout=STARTUP_TIMEOUT,
             )

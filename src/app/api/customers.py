@@ -1,14 +1,17 @@
-"""`/v1/customers`: sign up and look up."""
+"""`/v1/customers`: sign up, look up, and list a customer's orders."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from app.api.dependencies import CustomersDep, require_json
-from app.api.schemas import CustomerIn, CustomerOut, problem_responses
+from app.api.dependencies import CustomersDep, OrdersDep, require_json
+from app.api.problems import ALREADY_EXISTS
+from app.api.schemas import CustomerIn, CustomerOut, OrderPage, problem_responses
+from app.domain.orders import CURSOR_PATTERN, MAX_PAGE
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -18,7 +21,7 @@ router = APIRouter(prefix="/customers", tags=["customers"])
     status_code=201,
     response_model=CustomerOut,
     dependencies=[Depends(require_json)],
-    responses=problem_responses(400, 401, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, ALREADY_EXISTS, 413, 415, 422, 503),
 )
 async def sign_up(body: CustomerIn, customers: CustomersDep, response: Response) -> CustomerOut:
     customer = await customers.sign_up(email=body.email, name=body.name, beta_group=body.beta_group)
@@ -29,3 +32,24 @@ async def sign_up(body: CustomerIn, customers: CustomersDep, response: Response)
 @router.get("/{customer_id}", response_model=CustomerOut, responses=problem_responses(401, 404, 422, 503))
 async def get_customer(customer_id: uuid.UUID, customers: CustomersDep) -> CustomerOut:
     return CustomerOut(**asdict(await customers.get(customer_id)))
+
+
+_PAGE: dict[int | str, dict[str, Any]] = {200: {"model": OrderPage, "description": "A page of orders"}}
+
+
+@router.get(
+    "/{customer_id}/orders",
+    response_model=None,
+    responses=_PAGE | problem_responses(401, 404, 422, 503),
+)
+async def list_orders(
+    customer_id: uuid.UUID,
+    orders: OrdersDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Orders on the page.")] = 20,
+    after: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description="The `next` of the page before, as it came.")
+    ] = None,
+) -> Response:
+    """The customer's orders, newest first, a page at a time (docs/api.md)."""
+    document = await orders.list_document(customer_id, limit=limit, after=after)
+    return Response(document, media_type="application/json")

@@ -1,7 +1,7 @@
-"""`/v1/orders`: place an order (idempotently) and read one.
+"""`/v1/orders`: place an order (idempotently), read one, cancel one.
 
-Order bodies are built once, as JSON bytes, by the domain (and cached as such), so these routes return
-them as they are instead of parsing and re-serialising them.
+Order bodies are built once, as JSON bytes, by the domain, so these routes return them as they are
+instead of parsing and re-serialising them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header
 from starlette.responses import Response
 
 from app.api.dependencies import OrdersDep, require_json
+from app.api.problems import IDEMPOTENCY_KEY_REUSED, TRANSITION_NOT_ALLOWED
 from app.api.schemas import OrderIn, OrderOut, problem_responses
 from app.domain.checkout import LineItem
 
@@ -44,7 +45,7 @@ def _json(document: bytes, status: int, headers: dict[str, str] | None = None) -
     status_code=201,
     response_model=None,
     dependencies=[Depends(require_json)],
-    responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, 503),
+    responses=_ORDER_CREATED | problem_responses(400, 401, 413, 415, 422, IDEMPOTENCY_KEY_REUSED, 503),
 )
 async def place_order(body: OrderIn, orders: OrdersDep, idempotency_key: IdempotencyKey = None) -> Response:
     items = [LineItem(item.sku, item.quantity, item.unit_price_cents) for item in body.items]
@@ -60,3 +61,13 @@ async def place_order(body: OrderIn, orders: OrdersDep, idempotency_key: Idempot
 )
 async def get_order(order_id: uuid.UUID, orders: OrdersDep) -> Response:
     return _json(await orders.get_document(order_id), 200)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=None,
+    responses=_ORDER | problem_responses(401, 404, TRANSITION_NOT_ALLOWED, 422, 503),
+)
+async def cancel_order(order_id: uuid.UUID, orders: OrdersDep) -> Response:
+    """Cancel a placed order; cancelling a cancelled one answers the same (docs/api.md)."""
+    return _json(await orders.cancel(order_id), 200)

@@ -1,16 +1,23 @@
 """RFC 9457 problem details for every error the API returns, routing errors and 500s included.
 
-Validation errors carry one JSON pointer per field, for the first `MAX_ERRORS` of them and while the
-list stays within `MAX_ERRORS_BYTES`, and their count. The server's own refusals (app/http_protocol.py)
-use the same body (`problem_body`).
-A 500 says nothing about internals; the traceback goes to the log (with the request ID that the body
-and the `X-Request-ID` header also carry). The OpenAPI document files them under their own media type
+Every problem has a `type` from `PROBLEM_TYPES`: a stable URI per kind of problem, which a client
+matches on (the `title` and `detail` are for people). The list is in docs/api.md and in the OpenAPI
+document (the `Problem` schema's `type`). A status this service does not define a kind for is sent as
+`about:blank` with the status's own phrase, as RFC 9457 says.
+
+Validation errors carry one JSON pointer per field (into the body, the query or the path), for the
+first `MAX_ERRORS` of them and while the list stays within `MAX_ERRORS_BYTES`, and their count. The
+server's own refusals (app/http_protocol.py) use the same body (`problem_body`). A 500 says nothing
+about internals; the traceback goes to the log (with the request ID that the body and the
+`X-Request-ID` header also carry). The OpenAPI document files them under their own media type
 (`ProblemDocumentedAPI`).
 """
 
 from __future__ import annotations
 
+import http
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,9 +28,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from app.domain.errors import (
-    ConflictError,
+    AlreadyExistsError,
+    DomainError,
     IdempotencyKeyReusedError,
     NotFoundError,
+    TransitionNotAllowedError,
     UnprocessableError,
 )
 from app.observability.context import request_id
@@ -36,35 +45,125 @@ MAX_ERRORS = 20
 # A pointer holds the field's name, and a body can hold names of any length: the list is also cut at a
 # size, so the answer to a body of long unknown names is bounded in bytes, not only in errors.
 MAX_ERRORS_BYTES = 4096
+# A tag URI (RFC 4151): the service's name and the year it minted them. It names the kind and is never
+# fetched; a team that publishes its problem types' pages uses their https URLs instead.
+TYPE_BASE = "tag:orders-api,2026:problem:"
 log = structlog.get_logger(__name__)
 
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    409: "Conflict",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """A kind of problem: what a client branches on."""
+
+    name: str  # the URI's last part; empty for about:blank
+    status: int
+    title: str
+    meaning: str  # when it is sent: docs/api.md and the OpenAPI document say this
+
+    @property
+    def uri(self) -> str:
+        return TYPE_BASE + self.name if self.name else "about:blank"
+
+
+BAD_REQUEST = ProblemType(
+    "bad-request",
+    400,
+    "Bad Request",
+    "the request cannot be read: its body is not UTF-8, or its head breaks HTTP/1.1's rules",
+)
+UNAUTHORIZED = ProblemType("unauthorized", 401, "Unauthorized", "no `X-API-Key`, or not one of `API_KEYS`")
+FORBIDDEN = ProblemType("forbidden", 403, "Forbidden", "the key is valid but may not do this")
+NOT_FOUND = ProblemType("not-found", 404, "Not Found", "no such resource, or no such route")
+METHOD_NOT_ALLOWED = ProblemType(
+    "method-not-allowed", 405, "Method Not Allowed", "the route has no such method"
+)
+ALREADY_EXISTS = ProblemType(
+    "already-exists", 409, "Already Exists", "what the request would create exists already"
+)
+TRANSITION_NOT_ALLOWED = ProblemType(
+    "transition-not-allowed", 409, "Transition Not Allowed", "the resource's status does not allow the change"
+)
+CONTENT_TOO_LARGE = ProblemType(
+    "content-too-large", 413, "Content Too Large", "the body is larger than `MAX_BODY_BYTES`"
+)
+UNSUPPORTED_MEDIA_TYPE = ProblemType(
+    "unsupported-media-type", 415, "Unsupported Media Type", "the body is not `application/json`"
+)
+VALIDATION = ProblemType(
+    "validation-error",
+    422,
+    "Unprocessable Content",
+    "the request is not valid; `errors` has a JSON pointer into the body, query or path for each problem",
+)
+IDEMPOTENCY_KEY_REUSED = ProblemType(
+    "idempotency-key-reused",
+    422,
+    "Idempotency-Key Reused",
+    "the `Idempotency-Key` came before with a different request",
+)
+INTERNAL = ProblemType(
+    "internal-error", 500, "Internal Server Error", "a fault of the service; quote the `request_id`"
+)
+UNAVAILABLE = ProblemType(
+    "unavailable",
+    503,
+    "Service Unavailable",
+    "Postgres did not answer in time, or the server holds its most connections; retry after `Retry-After`",
+)
+PROBLEM_TYPES = (
+    BAD_REQUEST,
+    UNAUTHORIZED,
+    FORBIDDEN,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    ALREADY_EXISTS,
+    TRANSITION_NOT_ALLOWED,
+    CONTENT_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION,
+    IDEMPOTENCY_KEY_REUSED,
+    INTERNAL,
+    UNAVAILABLE,
+)
+# The kind an HTTP error of a status is, when nothing more specific raised it (routing, middleware).
+BY_STATUS = {
+    kind.status: kind
+    for kind in PROBLEM_TYPES
+    if kind not in {ALREADY_EXISTS, TRANSITION_NOT_ALLOWED, IDEMPOTENCY_KEY_REUSED}
+}
+# Each domain error's kind: a new domain error gets its line here.
+_DOMAIN_KINDS: dict[type[DomainError], ProblemType] = {
+    NotFoundError: NOT_FOUND,
+    AlreadyExistsError: ALREADY_EXISTS,
+    TransitionNotAllowedError: TRANSITION_NOT_ALLOWED,
+    UnprocessableError: VALIDATION,
+    IdempotencyKeyReusedError: IDEMPOTENCY_KEY_REUSED,
 }
 
 
-def problem(status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
-    body = problem_body(status, detail, **extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+def _about_blank(status: int) -> ProblemType:
+    """RFC 9457's kind for a problem that is its status and nothing more: titled by the status."""
+    return ProblemType("", status, http.HTTPStatus(status).phrase, "")
 
 
-def problem_body(status: int, detail: str, **extra: Any) -> bytes:
+def problem(
+    kind: ProblemType | int, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> Response:
+    """The problem+json response for a kind of problem (or a bare status: its kind, else `about:blank`)."""
+    status = kind if isinstance(kind, int) else kind.status
+    return Response(
+        problem_body(kind, detail, **extra), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def problem_body(kind: ProblemType | int, detail: str, **extra: Any) -> bytes:
+    """The problem document itself, for a response or for a refusal the server writes by hand."""
+    if isinstance(kind, int):
+        kind = BY_STATUS.get(kind) or _about_blank(kind)
     body = {
-        "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
         "detail": detail,
         "request_id": request_id.get(),
         **extra,
@@ -89,43 +188,33 @@ async def _validation(_: Request, error: Exception) -> Response:
         if size > MAX_ERRORS_BYTES:
             break
         errors.append(listed)
-    return problem(422, "the request is not valid", errors=errors, error_count=len(found))
+    return problem(VALIDATION, "the request is not valid", errors=errors, error_count=len(found))
 
 
 async def _http_exception(_: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "Error")
-    return problem(error.status_code, detail, headers=error.headers)
+    status = error.status_code
+    detail = error.detail if isinstance(error.detail, str) else http.HTTPStatus(status).phrase
+    return problem(status, detail, headers=error.headers)
 
 
-async def _not_found(_: Request, error: Exception) -> Response:
-    assert isinstance(error, NotFoundError)
-    return problem(404, error.detail)
-
-
-async def _conflict(_: Request, error: Exception) -> Response:
-    assert isinstance(error, ConflictError)
-    return problem(409, error.detail)
-
-
-async def _unprocessable(_: Request, error: Exception) -> Response:
-    assert isinstance(error, UnprocessableError)
-    return problem(422, error.detail, errors=[{"pointer": "#/body" + error.pointer, "detail": error.detail}])
-
-
-async def _key_reused(_: Request, error: Exception) -> Response:
-    assert isinstance(error, IdempotencyKeyReusedError)
-    return problem(422, error.detail)
+async def _domain(_: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    kind = next(_DOMAIN_KINDS[cls] for cls in type(error).__mro__ if cls in _DOMAIN_KINDS)
+    if isinstance(error, UnprocessableError):
+        pointed = [{"pointer": _pointer(error.location), "detail": error.detail}]
+        return problem(kind, error.detail, errors=pointed, error_count=1)
+    return problem(kind, error.detail)
 
 
 async def _unavailable(_: Request, error: Exception) -> Response:
     log.warning("database unavailable", reason=str(error))
-    return problem(503, "the service is temporarily unavailable", headers={"Retry-After": "1"})
+    return problem(UNAVAILABLE, "the service is temporarily unavailable", headers={"Retry-After": "1"})
 
 
 async def _unexpected(_: Request, error: Exception) -> Response:
     log.error("unhandled error", exc_info=error)
-    return problem(500, "an unexpected error occurred; quote the request_id when reporting it")
+    return problem(INTERNAL, "an unexpected error occurred; quote the request_id when reporting it")
 
 
 class ProblemDocumentedAPI(FastAPI):
@@ -153,9 +242,6 @@ class ProblemDocumentedAPI(FastAPI):
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http_exception)
-    app.add_exception_handler(NotFoundError, _not_found)
-    app.add_exception_handler(ConflictError, _conflict)
-    app.add_exception_handler(UnprocessableError, _unprocessable)
-    app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
+    app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(DatabaseUnavailableError, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,10 +12,13 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StringConstraints,
 )
+
+from app.api.problems import BY_STATUS, PROBLEM_TYPES, ProblemType
 
 # No control characters: Postgres text cannot hold NUL, and a name has no use for newlines, terminal
 # escapes (C0, DEL and the C1 controls such as NEL, U+0085) or the bidirectional overrides and
@@ -81,6 +84,12 @@ class OrderOut(BaseModel):
     items: list[LineItemOut]
     total_cents: int
     created_at: datetime
+    status: Literal["placed", "cancelled"] = Field(description="More statuses may come: expect them.")
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut] = Field(description="Newest first.")
+    next: str | None = Field(description="The `after` of the following page; null on the last page.")
 
 
 class FieldError(BaseModel):
@@ -88,10 +97,16 @@ class FieldError(BaseModel):
     detail: str
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
+_TYPE_URIS: list[JsonValue] = [*(kind.uri for kind in PROBLEM_TYPES), "about:blank"]
 
-    type: str
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. `type` names the kind of problem; docs/api.md says when each is sent."""
+
+    type: str = Field(
+        description="The kind of problem: one of these URIs, or about:blank for a status with no kind.",
+        json_schema_extra={"enum": _TYPE_URIS},
+    )
     title: str
     status: int
     detail: str
@@ -100,13 +115,22 @@ class Problem(BaseModel):
     error_count: int | None = Field(default=None, description="How many errors there were in all.")
 
 
-def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem+json errors a route can return.
+def problem_responses(*kinds: int | ProblemType) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem+json errors a route can return: a status stands for its usual
+    kind (`app.api.problems.BY_STATUS`); a `ProblemType` for itself. Each entry names its kinds.
 
     Routes with a body list 400 too: FastAPI answers a body it cannot decode at all (not UTF-8) with a
     400 before validation, and the document lists it; malformed JSON text stays a 422.
     """
+    by_status: dict[int, list[ProblemType]] = {}
+    for kind in kinds:
+        resolved = BY_STATUS[kind] if isinstance(kind, int) else kind
+        by_status.setdefault(resolved.status, []).append(resolved)
     return {
-        code: {"model": Problem, "content": {"application/problem+json": {}}, "description": "Problem"}
-        for code in codes
+        status: {
+            "model": Problem,
+            "content": {"application/problem+json": {}},
+            "description": "; ".join(f"{kind.title} (`{kind.uri}`): {kind.meaning}" for kind in found),
+        }
+        for status, found in sorted(by_status.items())
     }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.domain.errors import ConflictError, NotFoundError, UnprocessableError
+from app.domain.errors import AlreadyExistsError, NotFoundError, UnprocessableError
 from app.observability import metrics
 from app.store import customers as rows
 from app.store.postgres import Postgres
@@ -50,7 +50,7 @@ class CustomerService:
     async def sign_up(self, *, email: str, name: str, beta_group: bool) -> Customer:
         key = email_key(email)
         if len(key) > MAX_EMAIL_KEY:
-            raise UnprocessableError("the email is too long once normalised", pointer="/email")
+            raise UnprocessableError("the email is too long once normalised", location=("body", "email"))
         row = await rows.insert_customer(
             self.db,
             customer_id=uuid.uuid4(),
@@ -60,7 +60,7 @@ class CustomerService:
             beta_group=beta_group,
         )
         if row is None:
-            raise ConflictError("a customer with this email already exists")
+            raise AlreadyExistsError("a customer with this email already exists")
         metrics.SIGNUPS.inc()
         return Customer.from_row(row)
 

@@ -1,4 +1,7 @@
-"""Domain errors: the API maps each to one problem type and status."""
+"""Domain errors: what the caller must hear about, in the domain's words. The API maps each class to
+one problem type and status (`app.api.problems`); nothing here knows HTTP."""
+
+from __future__ import annotations
 
 
 class DomainError(Exception):
@@ -13,16 +16,22 @@ class NotFoundError(DomainError):
     pass
 
 
-class ConflictError(DomainError):
-    pass
+class AlreadyExistsError(DomainError):
+    """What the request would create exists already (a customer with this email)."""
+
+
+class TransitionNotAllowedError(DomainError):
+    """The resource's state does not allow the change asked for (an order's status)."""
 
 
 class UnprocessableError(DomainError):
-    """The request is well-formed but cannot be honoured (e.g. an unknown customer)."""
+    """The request is well-formed but cannot be honoured (an unknown customer, a cursor that is not
+    one of ours). `location` says where in the request, as validation errors do: `("body",
+    "customer_id")`, `("query", "after")`, `("path", "order_id")`."""
 
-    def __init__(self, detail: str, pointer: str) -> None:
+    def __init__(self, detail: str, *, location: tuple[str, ...]) -> None:
         super().__init__(detail)
-        self.pointer = pointer
+        self.location = location
 
 
 class IdempotencyKeyReusedError(DomainError):

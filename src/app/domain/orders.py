@@ -1,33 +1,57 @@
-"""Orders: place one (idempotently, through the flagged checkout flow) and read one (cached in-process).
+"""Orders: place one (idempotently, through the flagged checkout flow), read one, list a customer's,
+cancel one.
 
-Reads: an order never changes once placed, so its JSON is cached in the process (bounded in entries
-and time) and no replica can serve a stale one. Redis is not on the read path: a Redis round trip
-costs more CPU than the primary-key read it would save (docs/adr/0008-order-cache.md).
+Reads come from Postgres every time, on every replica: an order's status changes, so a copy kept in
+a process would go stale on every other one (docs/adr/0008-order-cache.md has the measurements).
+
+Status changes follow `TRANSITIONS`: each is one conditional UPDATE (`WHERE status = <from>`), so
+concurrent requests cannot both make it, and nothing reads the order first to decide.
 
 Idempotency: Postgres is the source of truth (a unique key on the order row), Redis only remembers
 recent keys to answer retries without a query. A lost or flushed Redis therefore costs a query, never
-a duplicate order.
+a duplicate order. A replay answers with the first response, the order as placed, whatever happened
+to the order since.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import uuid
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from app.domain.checkout import FLOWS, LineItem, total_cents
 from app.domain.customers import Customer
-from app.domain.errors import IdempotencyKeyReusedError, NotFoundError, UnprocessableError
+from app.domain.errors import (
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    TransitionNotAllowedError,
+    UnprocessableError,
+)
 from app.flags import FlagProvider, checkout_flow
 from app.observability import metrics
 from app.store import customers as customer_rows
 from app.store import orders as order_rows
 from app.store.idempotency import IdempotencyStore
 from app.store.postgres import Postgres
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    CANCELLED = "cancelled"
+
+
+# action -> (the status it leaves, the status it makes). An order in any other status answers 409:
+# one a newer release adds (say `shipped`) is never cancelled by a replica that does not know it.
+TRANSITIONS = {"cancel": (OrderStatus.PLACED, OrderStatus.CANCELLED)}
+MAX_PAGE = 100  # orders on one page of a customer's list, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +67,11 @@ class OrderService:
         idempotency: IdempotencyStore,
         flags: FlagProvider,
         *,
-        order_cache: MutableMapping[uuid.UUID, bytes] | None,
         idempotency_ttl: int,
     ) -> None:
         self.db = db
         self.idempotency = idempotency  # Redis: recent Idempotency-Keys and their results
         self.flags = flags
-        self.order_cache = order_cache  # in-process order JSON by id; None when CACHE_TTL=0
         self.idempotency_ttl = idempotency_ttl
 
     async def place(
@@ -72,7 +94,7 @@ class OrderService:
             )
             if replayed is not None:
                 return replayed
-            raise UnprocessableError("customer not found", pointer="/customer_id")
+            raise UnprocessableError("customer not found", location=("body", "customer_id"))
         flow = checkout_flow(self.flags, Customer.from_row(customer_row))
         shaped = FLOWS[flow](items)
         row = await order_rows.insert_order(
@@ -101,20 +123,37 @@ class OrderService:
         return PlacedOrder(document, replayed=False)
 
     async def get_document(self, order_id: uuid.UUID) -> bytes:
-        """The order's JSON, from this process's cache, else from Postgres (then cached)."""
-        if self.order_cache is not None:
-            document = self.order_cache.get(order_id)
-            if document is not None:
-                _CACHE_HIT.inc()
-                return document
-            _CACHE_MISS.inc()
+        """The order's JSON, as Postgres has it now."""
         row = await order_rows.read_order(self.db, order_id)
         if row is None:
-            raise NotFoundError("order not found")  # not cached: an order may be placed with this id
-        document = _document(row)
-        if self.order_cache is not None:
-            self.order_cache[order_id] = document
-        return document
+            raise NotFoundError("order not found")
+        return _document(row)
+
+    async def list_document(self, customer_id: uuid.UUID, *, limit: int, after: str | None) -> bytes:
+        """A page of the customer's orders, newest first, as `{"items": [...], "next": cursor | null}`.
+
+        One more row than the page is read: its presence is what says there is a next page. An empty
+        page costs a second read, to tell a customer with no orders from no customer at all.
+        """
+        position = None if after is None else read_cursor(after)
+        rows = await order_rows.read_customer_orders(self.db, customer_id, limit=limit + 1, after=position)
+        if not rows and await customer_rows.read_customer(self.db, customer_id) is None:
+            raise NotFoundError("customer not found")
+        page = rows[:limit]
+        cursor = page_cursor(page[-1]) if len(rows) > limit else None
+        return orjson.dumps({"items": [orjson.Fragment(_document(row)) for row in page], "next": cursor})
+
+    async def cancel(self, order_id: uuid.UUID) -> bytes:
+        """The order, cancelled. Cancelling a cancelled order changes nothing and answers the same."""
+        from_status, to_status = TRANSITIONS["cancel"]
+        row = await order_rows.change_status(self.db, order_id, from_status=from_status, to_status=to_status)
+        if row is None:  # not placed: already cancelled, in a status a cancel may not leave, or absent
+            row = await order_rows.read_order(self.db, order_id)
+            if row is None:
+                raise NotFoundError("order not found")
+            if row["status"] != to_status:
+                raise TransitionNotAllowedError(f"an order that is {row['status']} cannot be cancelled")
+        return _document(row)
 
     async def _replay_stored(self, key: str, fingerprint: str) -> PlacedOrder | None:
         """The order Postgres holds under this key, as a replay (and remembered in Redis again)."""
@@ -123,17 +162,13 @@ class OrderService:
             return None
         if row["request_fingerprint"] != fingerprint:
             raise _reused()
-        document = _document(row)
+        document = _document(row, status=OrderStatus.PLACED)  # the first response, as it was sent
         await self._remember(key, fingerprint, document)
         return PlacedOrder(document, replayed=True)
 
     async def _remember(self, key: str, fingerprint: str, document: bytes) -> None:
         record = orjson.dumps({"fingerprint": fingerprint, "document": document.decode()})
         await self.idempotency.set(_idempotency_key(key), record, self.idempotency_ttl)
-
-
-_CACHE_HIT = metrics.ORDER_CACHE_LOOKUPS.labels(result="hit")
-_CACHE_MISS = metrics.ORDER_CACHE_LOOKUPS.labels(result="miss")
 
 
 def _reused() -> IdempotencyKeyReusedError:
@@ -161,7 +196,8 @@ def _item_json(item: LineItem) -> dict[str, Any]:
     return {"sku": item.sku, "quantity": item.quantity, "unit_price_cents": item.unit_price_cents}
 
 
-def _document(row: Mapping[str, Any]) -> bytes:
+def _document(row: Mapping[str, Any], *, status: str | None = None) -> bytes:
+    """The order as the API returns it; `status` overrides the row's (a replay's first response)."""
     return orjson.dumps(
         {
             "id": str(row["id"]),
@@ -170,5 +206,35 @@ def _document(row: Mapping[str, Any]) -> bytes:
             "items": row["items"],
             "total_cents": row["total_cents"],
             "created_at": row["created_at"],
+            "status": status or row["status"],
         }
     )
+
+
+# A cursor is the last order's (created_at, id): 7 bytes of microseconds since the epoch (any value is
+# a time, up to the year 4253) and the UUID's 16, base64url without padding. Opaque to clients, and
+# every string of CURSOR_PATTERN is a position, so the OpenAPI document describes exactly the cursors
+# that are accepted; anything else is refused before it reaches the database.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{30}[AEIMQUYcgkosw048]$"  # 23 bytes: the last character's low bits 0
+_TIME_BYTES = 7
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def page_cursor(row: Mapping[str, Any]) -> str:
+    micros = (row["created_at"] - _EPOCH) // _MICROSECOND
+    packed = micros.to_bytes(_TIME_BYTES, "big") + row["id"].bytes
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        packed = base64.b64decode(cursor + "=", altchars=b"-_", validate=True)
+        if len(packed) != _TIME_BYTES + 16:
+            raise ValueError(len(packed))
+        micros = int.from_bytes(packed[:_TIME_BYTES], "big")
+        return _EPOCH + micros * _MICROSECOND, uuid.UUID(bytes=packed[_TIME_BYTES:])
+    except (binascii.Error, ValueError) as error:  # a str with a non-ASCII character is a ValueError
+        raise UnprocessableError(
+            "not a cursor this service made: pass `next` back as it came", location=("query", "after")
+        ) from error

@@ -1,6 +1,10 @@
 """`python -m app migrate`: upgrade to head on one connection, under an advisory lock.
 
-The lock makes concurrent runs (two deploys, a retried one-off task) queue instead of racing.
+The lock makes concurrent runs (two deploys, a retried one-off task) queue instead of racing. It is
+the session's, not a transaction's: each revision commits in a transaction of its own (env.py), so a
+revision can step out of its transaction for what Postgres refuses inside one (`CREATE INDEX
+CONCURRENTLY`, a `VALIDATE CONSTRAINT` that must not hold the table's lock), and the lock spans them
+all. It is released when the connection closes, failed or not.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
-    connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
+    connection.commit()  # Alembic begins each revision's transaction itself
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -36,7 +41,7 @@ async def upgrade_head(settings: DatabaseSettings) -> None:
         settings.database_url.get_secret_value(), connect_args={"timeout": settings.db_connect_timeout}
     )
     try:
-        async with engine.begin() as connection:
+        async with engine.connect() as connection:
             await connection.run_sync(_upgrade)
     finally:
         await engine.dispose()

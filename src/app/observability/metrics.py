@@ -55,9 +55,6 @@ APP_READY = Gauge("app_ready", "1 while /health/ready answers 200.")
 
 SIGNUPS = Counter("customers_signed_up", "Customers who signed up.")
 ORDERS_PLACED = Counter("orders_placed", "Orders placed.", ["checkout_flow"])
-ORDER_CACHE_LOOKUPS = Counter(
-    "order_cache_lookups", "Order reads looked up in the in-process cache.", ["result"]
-)  # result: hit | miss
 ORDERS_VALUE = Counter("orders_value_cents", "Value of the orders placed, in cents.", ["checkout_flow"])
 BUILD_INFO = Gauge("build_info", "Always 1; labels carry the build.", ["version", "commit"])
 

@@ -47,7 +47,7 @@ orders = Table(
     "orders",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("customer_id", Uuid, ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("customer_id", Uuid, ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False),
     Column("checkout_flow", String(16), nullable=False),
     Column("total_cents", BigInteger, nullable=False),
     # Line items are immutable once placed and always read with their order: one row, one read.
@@ -56,6 +56,12 @@ orders = Table(
     Column("idempotency_key", String(200), nullable=True, unique=True),
     Column("request_fingerprint", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The one column that changes after an order is placed (app.domain.orders: OrderStatus).
+    Column("status", String(16), nullable=False, server_default="placed"),
     CheckConstraint("checkout_flow IN ('legacy', 'new')", name="checkout_flow"),
     CheckConstraint("total_cents >= 0", name="total_cents_non_negative"),
+    CheckConstraint("status IN ('placed', 'cancelled')", name="status"),
 )
+# A customer's orders, newest first, a page at a time (keyset on created_at, id); its leading column
+# also serves the foreign key.
+Index("ix_orders_customer_id_created_at", orders.c.customer_id, orders.c.created_at, orders.c.id)
