@@ -4,9 +4,13 @@ SHELL := /bin/bash
 UV ?= $(shell [ -x .tools/uv/bin/uv ] && echo .tools/uv/bin/uv || echo uv)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen
+# The fuzzer's pytest plugins, off by default (pyproject.toml): loaded only by the runs that fuzz.
+FUZZ_PLUGINS := -p hypothesispytest -p schemathesis
+COVERAGE := --cov=app --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 .DEFAULT_GOAL := help
-.PHONY: help sync tools lint format test check audit run migrate bench bench-telemetry smoke rename
+.PHONY: help sync tools lint format test test-faults check check-slow test-all audit run migrate bench \
+	bench-telemetry smoke rename template-update
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -17,20 +21,30 @@ sync: ## Install the app and its dev dependencies from uv.lock
 tools: ## Install the pinned check tools into .tools/ (no root; names the system packages it leaves)
 	scripts/install-tools.sh
 
-lint: sync ## ruff, ruff format --check, mypy --strict
+lint: sync ## ruff, ruff format --check, mypy --strict (.pre-commit-config.yaml runs the same)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-format: sync ## Format and autofix
+format: sync ## Format and autofix what the checks check: Python (ruff) and Terraform (terraform fmt)
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+	terraform fmt -recursive terraform
 
-test: sync ## Every test and check: unit, integration, infra; coverage gate 90%
-	$(RUN) pytest --cov=app --cov-report=term-missing:skip-covered --cov-fail-under=90
+test: sync ## The inner loop: unit and integration tests (needs Postgres and Redis; stops neither)
+	$(RUN) pytest $(FUZZ_PLUGINS) tests/unit tests/integration -m "not faults"
 
-check: sync ## Static infra checks only (Dockerfile, compose, workflows, Terraform, rules, docs)
-	$(RUN) pytest tests/infra
+test-faults: sync ## The fault tests: stop and start this machine's Postgres and Redis (root, Debian)
+	$(RUN) pytest tests/integration -m faults
+
+check: sync ## Static infra checks (Dockerfile, compose, workflows, Terraform, rules, docs) but the slow ones
+	$(RUN) pytest tests/infra -m "not slow"
+
+check-slow: sync ## The slow checks: every Terraform root applied on an AWS emulator; the renamed copy
+	$(RUN) pytest tests/infra -m slow
+
+test-all: sync ## Every test and check but the slow ones, in one run with the coverage gate (CI)
+	$(RUN) pytest $(FUZZ_PLUGINS) $(COVERAGE) -m "not slow"
 
 audit: sync ## The anti-pattern checklist (A1-A10) as machine checks
 	$(RUN) pytest tests/infra tests/unit -m audit
@@ -53,3 +67,6 @@ smoke: ## The compose stack for real: up --build --wait, quick-start calls, JSON
 rename: sync ## Adopt the template: rename the service everywhere its name is a contract (NAME=<new-name>)
 	python3 scripts/rename.py "$(NAME)"
 	$(RUN) ruff format --quiet .  # a longer name can push a line past the limit
+
+template-update: ## Merge the template's changes since .template.json (TEMPLATE=<git url or path> [REF=<ref>])
+	python3 scripts/template_update.py "$(TEMPLATE)" "$(or $(REF),main)"

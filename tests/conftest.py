@@ -1,15 +1,20 @@
 """Session fixtures: a database of its own and a Redis key prefix of its own for every test run.
 
 Tests talk to the real Postgres and Redis (no mocks). `TEST_DATABASE_URL` is an admin DSN used only
-to create and drop the per-run database; `TEST_REDIS_URL` is the Redis to use. Nothing touches dev data.
+to create and drop the per-run database; `TEST_REDIS_URL` is the Redis to use. Nothing touches dev data,
+and nothing reads the developer's `.env`: settings are built with `_env_file=None` (`make_settings`),
+and `python -m app` runs in APP_CWD, an empty directory, because the app reads `.env` from its working
+directory (tests/integration/test_dotenv.py proves both with a hostile `.env`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +29,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 API_KEY = "test-key-0123456789abcdef"
 OLD_API_KEY = "old-key-0123456789abcdef"
 RUN_ID = uuid.uuid4().hex[:10]
+# The working directory of every `python -m app` the tests start: empty, so no `.env` is found there.
+_APP_CWD = tempfile.TemporaryDirectory(prefix=f"app-cwd-{RUN_ID}-")
+APP_CWD = Path(_APP_CWD.name)
 
 # Set by docker-compose.yml's `tests` service. Tests marked below need the host itself and skip there.
 IN_CONTAINER = os.environ.get("TEST_IN_CONTAINER") == "1"

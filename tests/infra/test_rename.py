@@ -151,6 +151,7 @@ def test_rename_refuses_a_name_that_is_not_a_valid_label(tmp_path: Path) -> None
     assert compose.read_text() == before, "a refused rename changed a file"
 
 
+@pytest.mark.slow
 def test_rename_leaves_a_project_that_passes_lint_and_check(tmp_path: Path) -> None:
     old = current_name()
     names = [old, old.replace("-", "_")]
