@@ -68,5 +68,5 @@ rename: sync ## Adopt the template: rename the service everywhere its name is a 
 	python3 scripts/rename.py "$(NAME)"
 	$(RUN) ruff format --quiet .  # a longer name can push a line past the limit
 
-template-update: ## Merge the template's changes since .template.json (TEMPLATE=<git url or path> [REF=<ref>])
-	python3 scripts/template_update.py "$(TEMPLATE)" "$(or $(REF),main)"
+template-update: sync ## Merge in the template's changes since .template.json (TEMPLATE=<git url|path> [REF=main])
+	$(RUN) python scripts/template_update.py "$(TEMPLATE)" "$(or $(REF),main)"

@@ -80,7 +80,7 @@ def create_app(
                 tracer_provider.shutdown()
 
     app = FastAPI(
-        title="Orders API",
+        title="orders-api",  # the service name, so `make rename` renames it
         version=settings.app_version,
         description="Reference deployable FastAPI service: customers sign up, orders go through checkout.",
         docs_url="/docs" if settings.show_docs else None,
