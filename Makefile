@@ -29,7 +29,8 @@ lint: sync ## ruff, ruff format --check, mypy --strict (.pre-commit-config.yaml 
 format: sync ## Format and autofix what the checks check: Python (ruff) and Terraform (terraform fmt)
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
-	terraform fmt -recursive terraform
+	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; \
+	else echo "terraform is not installed: terraform/ was not formatted"; fi
 
 test: sync ## The inner loop: unit and integration tests (needs Postgres and Redis; stops neither)
 	$(RUN) pytest $(FUZZ_PLUGINS) tests/unit tests/integration -m "not faults"
