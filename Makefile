@@ -7,6 +7,8 @@ RUN := $(UV) run --frozen
 # The fuzzer's pytest plugins, off by default (pyproject.toml): loaded only by the runs that fuzz.
 FUZZ_PLUGINS := -p hypothesispytest -p schemathesis
 COVERAGE := --cov=app --cov-report=term-missing:skip-covered --cov-fail-under=90
+# Extra pytest arguments for the test targets, e.g. `make test ARGS="-x -k orders"`.
+ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help sync tools lint format test test-faults check check-slow test-all audit run migrate revision bench \
@@ -33,19 +35,19 @@ format: sync ## Format and autofix what the checks check: Python (ruff) and Terr
 	else echo "terraform is not installed: terraform/ was not formatted"; fi
 
 test: sync ## The inner loop: unit and integration tests (needs Postgres and Redis; stops neither)
-	$(RUN) pytest $(FUZZ_PLUGINS) tests/unit tests/integration -m "not faults"
+	$(RUN) pytest $(FUZZ_PLUGINS) tests/unit tests/integration -m "not faults" $(ARGS)
 
 test-faults: sync ## The fault tests: stop and start this machine's Postgres and Redis (root, Debian)
-	$(RUN) pytest tests/integration -m faults
+	$(RUN) pytest tests/integration -m faults $(ARGS)
 
 check: sync ## Static infra checks (Dockerfile, compose, workflows, Terraform, rules, docs) but the slow ones
-	$(RUN) pytest tests/infra -m "not slow"
+	$(RUN) pytest tests/infra -m "not slow" $(ARGS)
 
 check-slow: sync ## The slow checks: every Terraform root applied on an AWS emulator; the renamed copy
-	$(RUN) pytest tests/infra -m slow
+	$(RUN) pytest tests/infra -m slow $(ARGS)
 
 test-all: sync ## Every test and check but the slow ones, in one run with the coverage gate (CI)
-	$(RUN) pytest $(FUZZ_PLUGINS) $(COVERAGE) -m "not slow"
+	$(RUN) pytest $(FUZZ_PLUGINS) $(COVERAGE) -m "not slow" $(ARGS)
 
 audit: sync ## The anti-pattern checklist (A1-A10) as machine checks
 	$(RUN) pytest tests/infra tests/unit -m audit

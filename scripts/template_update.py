@@ -106,8 +106,8 @@ def merge(base: Path, ours: Path, theirs: Path, work: Path) -> tuple[Path, list[
     git("checkout", "-q", "-b", "project", "base", cwd=repo)
     commit_tree(repo, ours, "the project")
     git("merge", "-q", "--no-edit", "--no-ff", "template", cwd=repo, check=False)
-    conflicts = git("diff", "--name-only", "--diff-filter=U", cwd=repo).stdout.split()
-    return repo, sorted(set(conflicts))
+    conflicts = git("diff", "-z", "--name-only", "--diff-filter=U", cwd=repo).stdout.split("\0")
+    return repo, sorted({path for path in conflicts if path})
 
 
 def write_back(merged: Path, project: Path) -> list[str]:

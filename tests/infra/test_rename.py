@@ -104,7 +104,7 @@ def project_files(copy: Path) -> list[Path]:
 
 
 def leftovers(copy: Path, names: list[str]) -> list[str]:
-    """Lines and paths that still hold a name, or its display spelling in any case ("Orders API")."""
+    """Lines and paths that still hold a name, or its display spelling (spaces for hyphens) in any case."""
     display = [re.escape(name).replace("\\-", " ") for name in names if "-" in name]
     pattern = re.compile("|".join([*map(re.escape, names), *(f"(?i:{d})" for d in display)]))
     found = []
