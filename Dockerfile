@@ -1,4 +1,4 @@
-# Container image for the orders API. Targets:
+# Container image for orders-api. Targets:
 #   runtime (last stage, what a plain `docker build .` produces): the production image
 #   dev: the dependency set with dev tools and an editable install, for compose watch and the test profile
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts. Base images are pinned by

@@ -11,10 +11,15 @@ A name must be a DNS label that fits every AWS name made from it: 3 to 18 lowerc
 hyphens, starting with a letter and ending with a letter or digit. The longest is a target group's,
 `<name>-staging-green` (terraform/modules/service/alb.tf), and AWS caps those at 32 characters. It must
 not already occur in the project, or a later rename could not tell it from the words around it.
+
+The rename records where the project came from in `.template.json` (the template's name and commit,
+and the project's name), the starting point of `make template-update` (scripts/template_update.py).
+A later rename keeps the template's name and commit and records the new name.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -23,8 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID_NAME = re.compile(r"[a-z][a-z0-9-]{1,16}[a-z0-9]")
-# Never rewritten: the lock file names packages, not this service.
-UNTOUCHED = {"uv.lock"}
+RECORD = ".template.json"
+# Never rewritten: the lock file names packages, not this service; the record names the template.
+UNTOUCHED = {"uv.lock", RECORD}
 SKIPPED_DIRS = {".git", ".venv", ".tools", "__pycache__", ".terraform", "node_modules"}
 
 
@@ -53,6 +59,29 @@ def project_files() -> list[Path]:
             if not SKIPPED_DIRS.intersection(p.relative_to(ROOT).parts[:-1]) and p.name not in SKIPPED_DIRS
         ]
     return sorted(p for p in paths if p.is_file() and not p.is_symlink() and p.name not in UNTOUCHED)
+
+
+def template_commit() -> str | None:
+    """The commit the project is at, when it is a git clone with one."""
+    git = shutil.which("git")
+    if not git or not (ROOT / ".git").exists():
+        return None
+    head = subprocess.run(  # noqa: S603  # a fixed git command, no input in it
+        [git, "rev-parse", "--verify", "--quiet", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return head.stdout.strip() or None
+
+
+def record(old: str, new: str) -> None:
+    """Write .template.json: the template's name and commit (the first rename's), the project's name."""
+    path = ROOT / RECORD
+    data = json.loads(path.read_text()) if path.exists() else {"template": old, "commit": template_commit()}
+    data["name"] = new
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def read_text(path: Path) -> str | None:
@@ -115,6 +144,7 @@ def main(argv: list[str]) -> int:
             target = path.with_name(path.name.replace(old, new))
             path.rename(target)
             moved.append(f"{relative} -> {target.relative_to(ROOT)}")
+    record(old, new)
     print(f"renamed {old} to {new} in {changed} files")
     for line in moved:
         print(f"  moved {line}")

@@ -14,7 +14,7 @@ wait_for() {  # wait_for NAME CHECK: up to 30 s
 }
 
 start_postgres() {
-  command -v pg_ctlcluster >/dev/null || { echo "Postgres is not installed: see README (Requirements)" >&2; exit 1; }
+  command -v pg_ctlcluster >/dev/null || { echo "Postgres is not installed: see the README's 'Running the tests'" >&2; exit 1; }
   local version
   version=$(ls /etc/postgresql)
   pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
@@ -22,7 +22,7 @@ start_postgres() {
 }
 
 start_redis() {
-  command -v redis-server >/dev/null || { echo "Redis is not installed: see README (Requirements)" >&2; exit 1; }
+  command -v redis-server >/dev/null || { echo "Redis is not installed: see the README's 'Running the tests'" >&2; exit 1; }
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log

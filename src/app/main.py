@@ -33,7 +33,7 @@ API_ROUTERS = (orders.router, customers.router)  # served under /v1, behind the 
 def create_app(settings: Settings, tracing: Tracing | None = None) -> FastAPI:
     """The app. With `tracing`, requests are traced as its sampler picks them."""
     app = problems.ProblemDocumentedAPI(
-        title="Orders API",
+        title="orders-api",  # the service name, so `make rename` renames it
         version=settings.app_version,
         description="Reference deployable FastAPI service: customers sign up, orders go through checkout.",
         docs_url="/docs" if settings.show_docs else None,

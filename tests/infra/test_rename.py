@@ -9,6 +9,7 @@ allow-list below. Every file is searched, so a file added later with the name in
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,9 +26,11 @@ from tests.infra.conftest import ROOT
 # (Terraform labels, the database user) is exercised too.
 NEW_NAME = f"adopted-{uuid.uuid4().hex[:10]}"
 INSIDE_COPY = "RENAME_TEST_COPY"
-# Files that may keep the template's name, each with the reason. None needs to: the name is the compose
-# project's, and scripts/rename.py reads it from there instead of spelling it.
-ALLOWED: dict[str, str] = {}
+# Files that may keep the template's name, each with the reason. Only the record does: elsewhere the
+# name is the compose project's, and scripts/rename.py reads it from there instead of spelling it.
+ALLOWED: dict[str, str] = {
+    ".template.json": "the record of the template the project came from (`make template-update`)",
+}
 # Places where the new name must appear: one per kind of contract.
 CONTRACTS = (
     "docker-compose.yml",  # compose project, images, OTEL_SERVICE_NAME
@@ -101,7 +104,9 @@ def project_files(copy: Path) -> list[Path]:
 
 
 def leftovers(copy: Path, names: list[str]) -> list[str]:
-    pattern = re.compile("|".join(map(re.escape, names)))
+    """Lines and paths that still hold a name, or its display spelling (spaces for hyphens) in any case."""
+    display = [re.escape(name).replace("\\-", " ") for name in names if "-" in name]
+    pattern = re.compile("|".join([*map(re.escape, names), *(f"(?i:{d})" for d in display)]))
     found = []
     for path in project_files(copy):
         relative = path.relative_to(copy)
@@ -151,6 +156,7 @@ def test_rename_refuses_a_name_that_is_not_a_valid_label(tmp_path: Path) -> None
     assert compose.read_text() == before, "a refused rename changed a file"
 
 
+@pytest.mark.slow
 def test_rename_leaves_a_project_that_passes_lint_and_check(tmp_path: Path) -> None:
     old = current_name()
     names = [old, old.replace("-", "_")]
@@ -166,7 +172,12 @@ def test_rename_leaves_a_project_that_passes_lint_and_check(tmp_path: Path) -> N
     assert not left, (
         f"{old} is left after the rename (fix scripts/rename.py or allow-list it):\n" + "\n".join(left[:40])
     )
-    assert len(project_files(copy)) == files_before, "the rename added or removed files"
+    assert len(project_files(copy)) == files_before + 1, "the rename adds .template.json, nothing else"
+    assert json.loads((copy / ".template.json").read_text()) == {
+        "template": old,
+        "commit": None,
+        "name": NEW_NAME,
+    }
     for contract in CONTRACTS:
         assert NEW_NAME in (copy / contract).read_text(), f"{contract} does not name the service {NEW_NAME}"
 

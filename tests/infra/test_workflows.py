@@ -188,7 +188,8 @@ def test_stages_are_separate_jobs_chained_with_needs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("job", "command"), [("lint", "make lint"), ("lint", "make check"), ("test", "make test")]
+    ("job", "command"),
+    [("lint", "make lint"), ("lint", "make check"), ("lint", "make check-slow"), ("test", "make test-all")],
 )
 def test_stages_call_the_make_targets(job: str, command: str) -> None:
     runs = [str(step.get("run", "")) for step in steps(jobs(CI_CD)[job])]

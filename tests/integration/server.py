@@ -3,6 +3,8 @@
 Used by every test that needs a real server (signals, read-only run, live Prometheus, faults):
 `with ServerProcess(env) as server: httpx.get(server.url + "/health/live")`. The process is always
 stopped, and its output is kept for assertions (`server.output()`, `server.access_lines(...)`).
+`run_app` runs a command that ends by itself (`migrate`, a `serve` that must refuse to start). Both
+run in APP_CWD: no `.env` is read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import IO, Any, Self
 
 import httpx
 
-from tests.conftest import API_KEY, OLD_API_KEY, REDIS_URL
+from tests.conftest import API_KEY, APP_CWD, OLD_API_KEY, REDIS_URL
 
 
 def free_port() -> int:
@@ -63,6 +65,19 @@ def server_env(database_url: str, redis_prefix: str, **extra: str) -> dict[str, 
     return env
 
 
+def run_app(command: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m app <command>` with exactly `env`, to its end; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", command],
+        env=env,
+        cwd=APP_CWD,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 class ServerProcess:
     def __init__(
         self,
@@ -73,7 +88,7 @@ class ServerProcess:
     ) -> None:
         self.env = env
         self.command = command or [sys.executable, "-m", "app", "serve"]
-        self.cwd = cwd or Path(tempfile.gettempdir())  # never the repo: no .env file is picked up
+        self.cwd = cwd or APP_CWD  # never the repo: no .env file is picked up
         self.startup_timeout = startup_timeout
         self.url = f"http://127.0.0.1:{env['PORT']}"
         self.metrics_url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"

@@ -94,6 +94,14 @@ def errors_are_problem_json(
     return True
 
 
+def test_the_fuzzer_plugins_are_loaded(pytestconfig: pytest.Config) -> None:
+    """They are off by default (pyproject.toml), and without them the generated cases are not collected."""
+    for plugin in ("schemathesis", "hypothesispytest"):
+        assert pytestconfig.pluginmanager.has_plugin(plugin), (
+            "run the fuzzer with `-p hypothesispytest -p schemathesis` (`make test` does)"
+        )
+
+
 def test_the_fuzzed_document_is_the_served_one(fuzz_server: ServerProcess) -> None:
     assert httpx.get(f"{fuzz_server.url}/openapi.json").json() == OPENAPI
 

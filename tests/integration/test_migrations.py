@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.migrations.runner import alembic_config
 from app.store.tables import metadata
 from tests.conftest import ADMIN_DSN
+from tests.integration.server import run_app
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -53,15 +53,7 @@ def empty_database() -> Iterator[str]:
 
 def _run(command: str, dsn: str) -> subprocess.CompletedProcess[str]:
     """`python -m app <command>` with the database settings only: no API_KEYS."""
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn}
-    return subprocess.run(
-        [sys.executable, "-m", "app", command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_app(command, {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn})
 
 
 def test_migrate_creates_the_schema_and_is_repeatable(empty_database: str) -> None:

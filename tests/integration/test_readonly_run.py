@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.infra.conftest import ROOT
 from tests.infra.test_container import (
@@ -27,6 +28,8 @@ from tests.infra.test_container import (
     serve_command,
 )
 from tests.integration.server import ServerProcess, server_env
+
+pytestmark = pytest.mark.root  # the namespace needs it: skipped without, except under CI=true
 
 IMAGE_VENV = "/opt/venv"
 # The virtualenv running these tests: .venv on a workstation or CI, /opt/venv in the compose tests service.

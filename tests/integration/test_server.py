@@ -4,8 +4,6 @@ port, no secret in any output, a drained stop on SIGTERM, and start-up errors th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import API_KEY
-from tests.integration.server import ServerProcess, server_env, wait_until
+from tests.integration.server import ServerProcess, run_app, server_env, wait_until
 
 DB_PASSWORD = "db-pw-9d8c7b6a5f"  # Postgres here trusts local connections, so any password works
 REDIS_PASSWORD = "redis-pw-1a2b3c4d5e"
@@ -133,14 +131,7 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it() -> None:
         "PORT": "not-a-port",
         "DATABASE_URL": f"mysql://root:{DB_PASSWORD}@db/app",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_app("serve", env, timeout=30)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert any(line.startswith("invalid setting PORT:") for line in lines)
