@@ -46,13 +46,16 @@ def empty_database() -> Iterator[str]:
 
 
 def _on(dsn: str, work: Callable[[Connection], Any]) -> Any:
-    """Run `work` on one connection in one transaction, as `python -m app migrate` does."""
+    """Run `work` on one connection, as `python -m app migrate` does: Alembic begins and commits each
+    revision's transaction itself."""
 
     async def run() -> Any:
         engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
         try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
+            async with engine.connect() as connection:
+                result = await connection.run_sync(work)
+                await connection.commit()
+                return result
         finally:
             await engine.dispose()
 
