@@ -35,12 +35,12 @@ from app.domain.errors import (
     TransitionNotAllowedError,
     UnprocessableError,
 )
-from app.flags import FlagProvider, checkout_flow
+from app.flags import CheckoutFlow, FlagProvider, checkout_flow
 from app.observability import metrics
 from app.store import customers as customer_rows
 from app.store import orders as order_rows
 from app.store.idempotency import IdempotencyStore
-from app.store.postgres import Postgres
+from app.store.postgres import Postgres, Row
 
 
 class OrderStatus(StrEnum):
@@ -96,8 +96,27 @@ class OrderService:
                 return replayed
             raise UnprocessableError("customer not found", location=("body", "customer_id"))
         flow = checkout_flow(self.flags, Customer.from_row(customer_row))
+        row = await self._insert(customer_id, flow, items, idempotency_key, fingerprint)
+        if row is None:
+            # Only an Idempotency-Key conflicts: its order exists, placed by an earlier attempt whose
+            # Redis record is gone, or by a concurrent one that committed before this insert returned.
+            assert idempotency_key is not None
+            replayed = await self._replay_stored(idempotency_key, fingerprint)
+            assert replayed is not None  # the conflict guarantees the row exists and is committed
+            return replayed
+        return await self._placed(row, flow, idempotency_key, fingerprint)
+
+    async def _insert(
+        self,
+        customer_id: uuid.UUID,
+        flow: CheckoutFlow,
+        items: Sequence[LineItem],
+        idempotency_key: str | None,
+        fingerprint: str,
+    ) -> Row | None:
+        """The order as its checkout flow shapes it; None when its Idempotency-Key is taken."""
         shaped = FLOWS[flow](items)
-        row = await order_rows.insert_order(
+        return await order_rows.insert_order(
             self.db,
             order_id=uuid.uuid4(),
             customer_id=customer_id,
@@ -107,14 +126,11 @@ class OrderService:
             idempotency_key=idempotency_key,
             request_fingerprint=fingerprint if idempotency_key else None,
         )
-        if row is None:
-            # Only an Idempotency-Key conflicts: its order exists, placed by an earlier attempt whose
-            # Redis record is gone, or by a concurrent one that committed before this insert returned.
-            assert idempotency_key is not None
-            replayed = await self._replay_stored(idempotency_key, fingerprint)
-            assert replayed is not None  # the conflict guarantees the row exists and is committed
-            return replayed
 
+    async def _placed(
+        self, row: Row, flow: CheckoutFlow, idempotency_key: str | None, fingerprint: str
+    ) -> PlacedOrder:
+        """A new order: counted, and remembered under its Idempotency-Key for the retries."""
         document = _document(row)
         metrics.ORDERS_PLACED.labels(checkout_flow=flow.value).inc()
         metrics.ORDERS_VALUE.labels(checkout_flow=flow.value).inc(row["total_cents"])

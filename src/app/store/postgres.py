@@ -22,7 +22,8 @@ import orjson
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy import Delete, Insert, Select, Update
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.sql.expression import TableClause
 
 from app.observability import metrics
 
@@ -35,7 +36,7 @@ _CONNECTION_ERRORS = (
     asyncpg.InternalClientError,  # "another operation is in progress": a connection cut mid-query
     OSError,
 )
-_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+_DIALECT = make_url("postgresql+asyncpg://").get_dialect()()  # compiles; never connects
 POOL_NAME = "main"  # the `pool_name` label of the pool metrics: the service has one pool
 
 
@@ -66,8 +67,9 @@ def compile_query(statement: Select[Any] | Insert | Update | Delete) -> Query:
         name: compiled.binds[name].effective_value for name in params if not compiled.binds[name].required
     }
     verb = compiled.string.split(None, 1)[0]
-    table = statement.table if not isinstance(statement, Select) else statement.get_final_froms()[0]
-    return Query(compiled.string, params, f"{verb} {table.name}", fixed)  # type: ignore[attr-defined]
+    target = statement.get_final_froms()[0] if isinstance(statement, Select) else statement.table
+    summary = f"{verb} {target.name}" if isinstance(target, TableClause) else verb
+    return Query(compiled.string, params, summary, fixed)
 
 
 class Postgres:
