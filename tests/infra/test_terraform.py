@@ -521,6 +521,12 @@ def test_codedeploy_network_changes_replace_the_service_visibly(hcl: dict[str, d
     assert network["subnets"] == "${local.network_configuration.subnets}", (
         "Item 12: the service and its guard must read the same network configuration"
     )
+    # The new service starts behind blue; after an odd number of deployments the production listener
+    # forwards to green, so it must be replaced with the service (back on blue), or the ALB answers 503.
+    for listener in ("aws_lb_listener.https", "aws_lb_listener.test"):
+        assert "${terraform_data.codedeploy_network}" in _lifecycle(found[listener]).get(
+            "replace_triggered_by", []
+        ), f"{listener} must be replaced with a replaced CODE_DEPLOY service (it starts behind blue/green)"
 
 
 def test_every_alarm_notifies_the_environments_topic(hcl: dict[str, dict[str, Any]]) -> None:

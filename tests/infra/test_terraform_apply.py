@@ -304,6 +304,11 @@ def _settings_override(endpoint: str) -> str:
 
 # Set when the session ends: a root still running stops before its next step.
 STOPPING = threading.Event()
+# Root name -> `terraform show -json` of its state right after its apply: the IAM contract check
+# (test_terraform_iam_contract.py) reads the policies Terraform rendered from them. APPLIES_OVER is set
+# when no root will add to it any more.
+APPLIED_STATES: dict[str, str] = {}
+APPLIES_OVER = threading.Event()
 
 # The resources an environment protects from deletion (db_deletion_protection, alb_deletion_protection).
 PROTECTED = ("module.stack.module.data.aws_db_instance.this", "module.stack.module.service.aws_lb.this")
@@ -392,6 +397,7 @@ def _apply_plan_destroy(root: Root) -> None:
     operator would; forget what the emulator cannot delete; destroy. Stops at the first failing step."""
     steps: list[Callable[[], bool]] = [
         lambda: root.run("apply", "apply", "-input=false", "-auto-approve", "-no-color"),
+        lambda: _publish_state(root),
         lambda: root.run(
             "replan",
             "plan",
@@ -412,6 +418,13 @@ def _apply_plan_destroy(root: Root) -> None:
             return
 
 
+def _publish_state(root: Root) -> bool:
+    if not root.run("state", "show", "-json"):
+        return False
+    APPLIED_STATES[root.name] = root.steps["state"].stdout
+    return True
+
+
 def _tfvars(binary: Path, url: str, name: str) -> str:
     if name == "bootstrap":
         return 'github_repository = "example/orders-api"\n'
@@ -423,18 +436,18 @@ def _tfvars(binary: Path, url: str, name: str) -> str:
     )
 
 
-def _apply_every_root() -> dict[str, Root]:
-    """Every root applied, planned again and destroyed, each on a fresh emulator of its own, the roots
-    side by side (most of the time goes to the provider's waits, not to the CPU)."""
-    terraform = terraform_or_skip()
-    binary = _moto_server_or_skip()
+def _apply_every_root(names: tuple[str, ...] = ROOTS) -> dict[str, Root]:
+    """Every root (or those named) applied, planned again and destroyed, each on a fresh emulator of
+    its own, the roots side by side (most of the time goes to the provider's waits, not to the CPU)."""
     base = Path(tempfile.mkdtemp(prefix="emulated-"))
     try:
+        terraform = terraform_or_skip()
+        binary = _moto_server_or_skip()
         tree = copy_terraform(base / "terraform")
         env = terraform_environment(base)
         for directory, override in NEUTRALISED.items():
             (tree / directory / "emulator_override.tf").write_text(override.lstrip(), encoding="utf-8")
-        roots = {name: Root(name, tree / name, terraform, env) for name in ROOTS}
+        roots = {name: Root(name, tree / name, terraform, env) for name in names}
         with ExitStack() as servers:
             for name, root in roots.items():
                 url = servers.enter_context(_emulator(binary, base / f"moto-{Path(name).name}.log"))
@@ -447,6 +460,7 @@ def _apply_every_root() -> dict[str, Root]:
             with ThreadPoolExecutor(max_workers=len(roots)) as pool:
                 list(pool.map(_apply_plan_destroy, ready))
     finally:
+        APPLIES_OVER.set()
         shutil.rmtree(base, ignore_errors=True)
     for root in roots.values():
         print(f"emulator apply: terraform/{root.name}: {root.seconds:.0f} s", file=sys.__stderr__)
@@ -473,6 +487,24 @@ def stop_applying() -> None:
             _APPLYING["roots"].result()
 
 
+def applied_states() -> dict[str, dict[str, Any]]:
+    """Root name -> `terraform show -json` of its state right after its apply on the emulator, for
+    every root: from the session's emulator apply (started if it has not)."""
+    if os.environ.get(INSIDE_COPY) == "1":
+        pytest.skip("inside the renamed copy: the outer run applies every root")
+    start_applying()
+    APPLIES_OVER.wait()
+    missing = [name for name in ROOTS if name not in APPLIED_STATES]
+    if missing:
+        roots = _APPLYING["roots"].result()
+        details = []
+        for name in missing:
+            failed = next((r for r in roots[name].steps.values() if r.returncode != 0), None) if name in roots else None
+            details.append(f"terraform/{name}:\n{failed.stdout[-3000:]}\n{failed.stderr[-3000:]}" if failed else name)
+        pytest.fail("not applied on the emulator (test_terraform_apply.py):\n" + "\n".join(details))
+    return {name: json.loads(text) for name, text in APPLIED_STATES.items()}
+
+
 @pytest.fixture(scope="module")
 def applied() -> dict[str, Root]:
     if os.environ.get(INSIDE_COPY) == "1":
@@ -481,14 +513,18 @@ def applied() -> dict[str, Root]:
     return _APPLYING["roots"].result()
 
 
-STEPS = ("init", "apply", "replan", "show", "teardown", "state list", "forget", "destroy")
+STEPS = ("init", "apply", "state", "replan", "show", "teardown", "state list", "forget", "destroy")
 
 
 @pytest.mark.parametrize("name", ROOTS)
 def test_root_applies_plans_clean_and_destroys_on_the_emulator(applied: dict[str, Root], name: str) -> None:
     root = applied[name]
     for step in STEPS:
-        if (step == "teardown" and name == "bootstrap") or (step == "forget" and "forget" not in root.steps):
+        if (
+            (step == "teardown" and name == "bootstrap")
+            or (step == "state" and name != "bootstrap")
+            or (step == "forget" and "forget" not in root.steps)
+        ):
             continue
         assert step in root.steps, f"terraform/{name}: `{step}` did not run: an earlier step failed"
         result = root.steps[step]
