@@ -49,9 +49,11 @@ def assert_clean(result: subprocess.CompletedProcess[str], practice: str) -> Non
 
 
 def _emulator_apply_selected(session: pytest.Session) -> bool:
+    """Whether a selected test needs the emulator apply: its own tests, or the IAM contract check
+    (test_terraform_iam_contract.py), which reads the states it leaves."""
+    needing = {"test_terraform_apply.py": "applied", "test_terraform_iam_contract.py": "rendered"}
     return any(
-        "applied" in getattr(item, "fixturenames", ()) and item.path.name == "test_terraform_apply.py"
-        for item in session.items
+        needing.get(item.path.name) in getattr(item, "fixturenames", ()) for item in session.items
     )
 
 

@@ -235,11 +235,12 @@ def _serving(url: str) -> bool:
 
 
 @contextmanager
-def _emulator(binary: Path, log: Path) -> Iterator[str]:
-    """moto's server on a free loopback port for as long as the block runs; yields its URL."""
+def _emulator(binary: Path, log: Path, calls: Path) -> Iterator[str]:
+    """moto's server on a free loopback port for as long as the block runs; yields its URL. Once
+    `_record_calls` starts it, moto's recorder appends every request to `calls`."""
     port = _free_loopback_port()
     # AWS-managed policies (the ECS task execution policy) exist only when loaded.
-    env = os.environ | {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env = os.environ | {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "MOTO_RECORDER_FILEPATH": str(calls)}
     with log.open("wb") as output:
         server = subprocess.Popen(
             [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output, env=env
@@ -284,6 +285,14 @@ def _seed(binary: Path, url: str, environment: str) -> str:
     return result.stdout.strip()
 
 
+def _record_calls(url: str) -> None:
+    """From now on the emulator records every request (after the seeding, which the pipeline's
+    roles never do)."""
+    start = urllib.request.Request(f"{url}/moto-api/recorder/start-recording", method="POST")
+    with urllib.request.urlopen(start, timeout=10):
+        pass
+
+
 def _settings_override(endpoint: str) -> str:
     endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in SERVICES)
     return (
@@ -324,10 +333,19 @@ class Root:
     directory: Path
     terraform: str
     env: dict[str, str]
+    calls_file: Path | None = None
     steps: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
+    # step -> the AWS requests it made, as moto recorded them (method, url, headers, body)
+    calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def _recorded(self) -> list[str]:
+        if self.calls_file is None or not self.calls_file.exists():
+            return []
+        return self.calls_file.read_text(encoding="utf-8").splitlines()
+
     def run(self, step: str, *args: str, ok: tuple[int, ...] = (0,)) -> bool:
+        before = len(self._recorded())
         started = time.monotonic()
         self.steps[step] = subprocess.run(
             [self.terraform, *args],
@@ -339,6 +357,7 @@ class Root:
             check=False,
         )
         self.seconds += time.monotonic() - started
+        self.calls[step] = [json.loads(line) for line in self._recorded()[before:]]
         return self.steps[step].returncode in ok
 
     def write(self, name: str, text: str) -> None:
@@ -450,9 +469,13 @@ def _apply_every_root(names: tuple[str, ...] = ROOTS) -> dict[str, Root]:
         roots = {name: Root(name, tree / name, terraform, env) for name in names}
         with ExitStack() as servers:
             for name, root in roots.items():
-                url = servers.enter_context(_emulator(binary, base / f"moto-{Path(name).name}.log"))
+                root.calls_file = base / f"moto-{Path(name).name}.calls"
+                url = servers.enter_context(
+                    _emulator(binary, base / f"moto-{Path(name).name}.log", root.calls_file)
+                )
                 root.write("emulator_settings_override.tf", _settings_override(url))
                 root.write("emulator.auto.tfvars", _tfvars(binary, url, name))
+                _record_calls(url)
                 # One init at a time: a shared plugin cache (TF_PLUGIN_MIRROR=registry) is not safe for
                 # concurrent installs.
                 root.run("init", "init", "-input=false", "-no-color")
@@ -485,6 +508,15 @@ def stop_applying() -> None:
     if "roots" in _APPLYING:
         with suppress(BaseException):
             _APPLYING["roots"].result()
+
+
+def applied_roots() -> dict[str, Root]:
+    """Every root after the session's emulator apply (started if it has not), with the steps it ran
+    and the AWS calls each step made."""
+    if os.environ.get(INSIDE_COPY) == "1":
+        pytest.skip("inside the renamed copy: the outer run applies every root")
+    start_applying()
+    return _APPLYING["roots"].result()
 
 
 def applied_states() -> dict[str, dict[str, Any]]:

@@ -15,20 +15,23 @@ tools`) the check skips with a NOT VERIFIED line.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.infra.conftest import ROOT
 from tests.infra.test_terraform import ENVIRONMENTS
-from tests.infra.test_terraform_apply import REGION, applied_states
+from tests.infra.test_terraform_apply import REGION, applied_roots, applied_states
 
 CONTRACT = ROOT / "docs" / "ci-cd.md"
 EVALUATE = Path(__file__).parent / "iam" / "evaluate.cjs"
@@ -281,3 +284,138 @@ def test_the_contract_covers_every_role_and_both_decisions() -> None:
     for role in expected:
         decisions = {row.allow for row in rows if row.role == role}
         assert decisions == {True, False}, f"IAM contract: {role} needs a may row and a must-never row"
+
+
+# --- every call the emulator apply made, as the role that makes it -----------------------------
+
+# Which pipeline role makes a step's calls: an environment's apply role applies it (and destroys it);
+# the plan right after the apply refreshes, as the drift role's daily plan does.
+ROLE_OF_STEP = {"apply": "apply-{env}", "teardown": "apply-{env}", "destroy": "apply-{env}", "replan": "drift"}
+# Calls that no permission governs.
+UNGOVERNED = {"sts:GetCallerIdentity"}
+# Signing name -> IAM service prefix, where they differ.
+PREFIX = {"monitoring": "cloudwatch"}
+# S3 sub-resource -> the IAM action of GET, PUT and DELETE on it (S3's REST calls are named by
+# method and query, and a few take another sub-resource's permission).
+S3_SUBRESOURCE: dict[str, tuple[str, str, str]] = {
+    "policy": ("GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
+    "policyStatus": ("GetBucketPolicyStatus", "", ""),
+    "versioning": ("GetBucketVersioning", "PutBucketVersioning", ""),
+    "versions": ("ListBucketVersions", "", ""),
+    "encryption": ("GetEncryptionConfiguration", "PutEncryptionConfiguration", "PutEncryptionConfiguration"),
+    "lifecycle": ("GetLifecycleConfiguration", "PutLifecycleConfiguration", "PutLifecycleConfiguration"),
+    "publicAccessBlock": ("GetBucketPublicAccessBlock", "PutBucketPublicAccessBlock", "PutBucketPublicAccessBlock"),
+    "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls", "PutBucketOwnershipControls"),
+    "tagging": ("GetBucketTagging", "PutBucketTagging", "PutBucketTagging"),
+    "acl": ("GetBucketAcl", "PutBucketAcl", ""),
+    "cors": ("GetBucketCORS", "PutBucketCORS", "PutBucketCORS"),
+    "website": ("GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
+    "logging": ("GetBucketLogging", "PutBucketLogging", ""),
+    "replication": ("GetReplicationConfiguration", "PutReplicationConfiguration", "PutReplicationConfiguration"),
+    "accelerate": ("GetAccelerateConfiguration", "PutAccelerateConfiguration", ""),
+    "requestPayment": ("GetBucketRequestPayment", "PutBucketRequestPayment", ""),
+    "object-lock": ("GetBucketObjectLockConfiguration", "PutBucketObjectLockConfiguration", ""),
+    "location": ("GetBucketLocation", "", ""),
+    "notification": ("GetBucketNotification", "PutBucketNotification", ""),
+}
+
+
+def _header(call: dict[str, Any], name: str) -> str:
+    return next((str(value) for key, value in call["headers"].items() if key.lower() == name.lower()), "")
+
+
+def _body(call: dict[str, Any]) -> str:
+    body = call.get("body") or ""
+    if call.get("body_encoded"):
+        return base64.b64decode(body).decode("utf-8", "replace")
+    return str(body)
+
+
+def _s3_request(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str]:
+    bucket, _, key = path.lstrip("/").partition("/")
+    if key:
+        action = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}[method]
+        return f"s3:{action}", f"arn:aws:s3:::{bucket}/{key}"
+    sub = next((name for name in query if name in S3_SUBRESOURCE), "")
+    if sub:
+        action = S3_SUBRESOURCE[sub][("GET", "PUT", "DELETE").index(method if method != "HEAD" else "GET")]
+    elif method == "POST" and "delete" in query:
+        action = "DeleteObject"
+    else:
+        action = {"GET": "ListBucket", "HEAD": "ListBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}[method]
+    assert action, f"no IAM action known for S3 {method} {path}?{'&'.join(query)}"
+    return f"s3:{action}", f"arn:aws:s3:::{bucket}"
+
+
+def iam_request(call: dict[str, Any]) -> tuple[str, str, str]:
+    """(IAM action, resource, region) of one recorded AWS request. The resource is the bucket or
+    object for S3 and "*" otherwise: whether the role may make the call on any resource the
+    environment's tags and names allow (the contract's rows pin the resources)."""
+    scope = re.search(r"Credential=[^/]+/[0-9]+/([^/]+)/([^/]+)/aws4_request", _header(call, "Authorization"))
+    assert scope, f"an unsigned request: {call['method']} {call['url']}"
+    region, service = scope.groups()
+    url = urlsplit(call["url"])
+    query = parse_qs(url.query, keep_blank_values=True)
+    if service == "s3":
+        action, resource = _s3_request(call["method"], url.path, query)
+        return action, resource, region
+    target = _header(call, "X-Amz-Target")
+    form = parse_qs(_body(call)) if "x-www-form-urlencoded" in _header(call, "Content-Type") else {}
+    rpc = re.search(r"/operation/([A-Za-z]+)$", url.path)
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+    elif "Action" in form or "Action" in query:
+        operation = (form.get("Action") or query["Action"])[0]
+    elif rpc:
+        operation = rpc.group(1)
+    else:
+        raise AssertionError(f"cannot name the operation of {call['method']} {call['url']} ({service})")
+    return f"{PREFIX.get(service, service)}:{operation}", "*", region
+
+
+def _call_context(call: dict[str, Any], action: str, region: str, env: str, rendered: Rendered) -> dict[str, Any]:
+    """What AWS would know about the call: the environment's tag on what it touches and creates
+    (default_tags), the region, and for IAM the boundary and the managed policy named."""
+    context: dict[str, Any] = {
+        "aws:SecureTransport": "true",
+        "aws:RequestedRegion": region,
+        "aws:ResourceTag/Environment": env,
+        "aws:RequestTag/Environment": env,
+    }
+    if not re.search(r"Untag|RemoveTags|DeleteTags", action):
+        context["aws:TagKeys"] = ["Environment"]
+    if action.startswith("iam:"):
+        form = parse_qs(_body(call))
+        context["iam:PermissionsBoundary"] = (form.get("PermissionsBoundary") or [rendered.boundaries[env]])[0]
+        if "PolicyArn" in form:
+            context["iam:PolicyARN"] = form["PolicyArn"][0]
+    return context
+
+
+def test_every_call_the_emulator_apply_made_is_allowed_to_its_role(rendered: Rendered) -> None:
+    roots = applied_roots()
+    seen: set[tuple[str, str, str, str]] = set()
+    made: list[tuple[Check, str]] = []
+    for env in ENVIRONMENTS:
+        root = roots[f"environments/{env}"]
+        for step, role_of in ROLE_OF_STEP.items():
+            role = role_of.format(env=env)
+            for call in root.calls.get(step, []):
+                action, resource, region = iam_request(call)
+                context = _call_context(call, action, region, env, rendered)
+                key = (role, action, resource, json.dumps(context, sort_keys=True))
+                if action in UNGOVERNED or key in seen:
+                    continue
+                seen.add(key)
+                where = f"terraform/environments/{env} `{step}` calls it: {call['method']} {call['url'][:160]}"
+                made.append((Check(Row(role, True, action, resource, "", where), role, action, resource, context), where))
+    assert made, "the emulator apply recorded no call"
+    decisions = evaluate([simulation(check, rendered) for check, _ in made])
+    denied = [
+        f"{check.role} may not {check.action} on {check.resource} ({decision['decision']}); {where}"
+        for (check, where), decision in zip(made, decisions, strict=True)
+        if decision["decision"] != "Allowed"
+    ]
+    assert not denied, f"{len(denied)} of {len(made)} calls the pipeline makes are denied to its role:\n" + (
+        "\n".join(denied)
+    )
