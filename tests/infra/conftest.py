@@ -52,9 +52,7 @@ def _emulator_apply_selected(session: pytest.Session) -> bool:
     """Whether a selected test needs the emulator apply: its own tests, or the IAM contract check
     (test_terraform_iam_contract.py), which reads the states it leaves."""
     needing = {"test_terraform_apply.py": "applied", "test_terraform_iam_contract.py": "rendered"}
-    return any(
-        needing.get(item.path.name) in getattr(item, "fixturenames", ()) for item in session.items
-    )
+    return any(needing.get(item.path.name) in getattr(item, "fixturenames", ()) for item in session.items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

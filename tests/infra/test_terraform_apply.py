@@ -14,6 +14,11 @@ terraform/ where this test writes, never in the repository:
 - `emulator_override.tf` in a module: the resources the emulator cannot create, taken out (NEUTRALISED);
 - `teardown_override.tf` before an environment's destroy: deletion protection off, as an operator would.
 
+From the end of the seeding on, moto's recorder keeps every AWS request, and each step keeps the
+requests it made (`Root.calls`); right after its apply, each root's state is kept as `terraform show
+-json` prints it (APPLIED_STATES). test_terraform_iam_contract.py evaluates both against the
+pipeline's roles.
+
 EMULATOR_UNSUPPORTED is the one list of the emulator's gaps, by type with the reason, repeated in
 terraform/README.md; each is handled as NOT_CREATED, FORGOTTEN before the destroy, or as
 NOT_READ_BACK attributes. Any failed step fails its root's test with Terraform's output, and the plan
@@ -531,8 +536,14 @@ def applied_states() -> dict[str, dict[str, Any]]:
         roots = _APPLYING["roots"].result()
         details = []
         for name in missing:
-            failed = next((r for r in roots[name].steps.values() if r.returncode != 0), None) if name in roots else None
-            details.append(f"terraform/{name}:\n{failed.stdout[-3000:]}\n{failed.stderr[-3000:]}" if failed else name)
+            failed = (
+                next((r for r in roots[name].steps.values() if r.returncode != 0), None)
+                if name in roots
+                else None
+            )
+            details.append(
+                f"terraform/{name}:\n{failed.stdout[-3000:]}\n{failed.stderr[-3000:]}" if failed else name
+            )
         pytest.fail("not applied on the emulator (test_terraform_apply.py):\n" + "\n".join(details))
     return {name: json.loads(text) for name, text in APPLIED_STATES.items()}
 

@@ -77,7 +77,9 @@ def contract_rows() -> list[Row]:
             continue
         role, must, action, resource, context, why = cells
         assert must in ("allow", "deny"), f"IAM contract: `must` is allow or deny, not {must!r} ({line})"
-        rows.append(Row(role.strip("`"), must == "allow", action.strip("`"), resource.strip("`"), context, why))
+        rows.append(
+            Row(role.strip("`"), must == "allow", action.strip("`"), resource.strip("`"), context, why)
+        )
     return rows
 
 
@@ -110,7 +112,9 @@ def expand(row: Row, names: dict[str, str]) -> list[Check]:
         if env:
             fill["<boundary>"] = names[f"<boundary:{env}>"]
         checks.append(
-            Check(row, _fill(row.role, fill), row.action, _fill(row.resource, fill), _context(row.context, fill))
+            Check(
+                row, _fill(row.role, fill), row.action, _fill(row.resource, fill), _context(row.context, fill)
+            )
         )
     return checks
 
@@ -144,9 +148,11 @@ def _resources(module: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def rendered_from(states: dict[str, dict[str, Any]]) -> Rendered:
     resources = _resources(states["bootstrap"]["values"]["root_module"])
-    key = "module.stack.module.data.aws_kms_key.this"
+    environment_key = "module.stack.module.data.aws_kms_key.this"
     key_policies = {
-        env: json.loads(_resources(states[f"environments/{env}"]["values"]["root_module"])[key]["policy"])
+        env: json.loads(
+            _resources(states[f"environments/{env}"]["values"]["root_module"])[environment_key]["policy"]
+        )
         for env in ENVIRONMENTS
     }
     inline: dict[str, list[dict[str, Any]]] = {}
@@ -214,7 +220,9 @@ def simulation(check: Check, rendered: Rendered) -> dict[str, Any]:
     }
     found: dict[str, Any] = {
         "request": request,
-        "identityPolicies": [{"name": f"{role}-{index}", "policy": doc} for index, doc in enumerate(identity)],
+        "identityPolicies": [
+            {"name": f"{role}-{index}", "policy": doc} for index, doc in enumerate(identity)
+        ],
     }
     if boundary:
         found["permissionBoundaryPolicies"] = [{"name": "boundary", "policy": rendered.managed[boundary]}]
@@ -263,16 +271,19 @@ def test_every_contract_row_holds_for_the_rendered_policies(rendered: Rendered) 
     for check, decision in zip(checks, decisions, strict=True):
         verdict = decision["decision"]
         if verdict == "Error":
-            broken.append(f"{check.role} {check.action} on {check.resource}: the engine refused the request: "
-                          f"{json.dumps(decision.get('detail'))[:600]}")
+            broken.append(
+                f"{check.role} {check.action} on {check.resource}: the engine refused the request: "
+                f"{json.dumps(decision.get('detail'))[:600]}"
+            )
         elif (verdict == "Allowed") != check.row.allow:
             wanted = "allowed" if check.row.allow else "denied"
             broken.append(
                 f"{check.role} must be {wanted} {check.action} on {check.resource} "
                 f"(context {check.context}): the engine says {verdict} ({check.row.why})"
             )
-    assert not broken, f"IAM contract (docs/ci-cd.md) broken in {len(broken)} of {len(checks)} requests:\n" + (
-        "\n".join(broken)
+    assert not broken, (
+        f"IAM contract (docs/ci-cd.md) broken in {len(broken)} of {len(checks)} requests:\n"
+        + ("\n".join(broken))
     )
 
 
@@ -290,7 +301,12 @@ def test_the_contract_covers_every_role_and_both_decisions() -> None:
 
 # Which pipeline role makes a step's calls: an environment's apply role applies it (and destroys it);
 # the plan right after the apply refreshes, as the drift role's daily plan does.
-ROLE_OF_STEP = {"apply": "apply-{env}", "teardown": "apply-{env}", "destroy": "apply-{env}", "replan": "drift"}
+ROLE_OF_STEP = {
+    "apply": "apply-{env}",
+    "teardown": "apply-{env}",
+    "destroy": "apply-{env}",
+    "replan": "drift",
+}
 # Calls that no permission governs.
 UNGOVERNED = {"sts:GetCallerIdentity"}
 # Signing name -> IAM service prefix, where they differ.
@@ -304,14 +320,26 @@ S3_SUBRESOURCE: dict[str, tuple[str, str, str]] = {
     "versions": ("ListBucketVersions", "", ""),
     "encryption": ("GetEncryptionConfiguration", "PutEncryptionConfiguration", "PutEncryptionConfiguration"),
     "lifecycle": ("GetLifecycleConfiguration", "PutLifecycleConfiguration", "PutLifecycleConfiguration"),
-    "publicAccessBlock": ("GetBucketPublicAccessBlock", "PutBucketPublicAccessBlock", "PutBucketPublicAccessBlock"),
-    "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls", "PutBucketOwnershipControls"),
+    "publicAccessBlock": (
+        "GetBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+    ),
+    "ownershipControls": (
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+    ),
     "tagging": ("GetBucketTagging", "PutBucketTagging", "PutBucketTagging"),
     "acl": ("GetBucketAcl", "PutBucketAcl", ""),
     "cors": ("GetBucketCORS", "PutBucketCORS", "PutBucketCORS"),
     "website": ("GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
     "logging": ("GetBucketLogging", "PutBucketLogging", ""),
-    "replication": ("GetReplicationConfiguration", "PutReplicationConfiguration", "PutReplicationConfiguration"),
+    "replication": (
+        "GetReplicationConfiguration",
+        "PutReplicationConfiguration",
+        "PutReplicationConfiguration",
+    ),
     "accelerate": ("GetAccelerateConfiguration", "PutAccelerateConfiguration", ""),
     "requestPayment": ("GetBucketRequestPayment", "PutBucketRequestPayment", ""),
     "object-lock": ("GetBucketObjectLockConfiguration", "PutBucketObjectLockConfiguration", ""),
@@ -334,7 +362,9 @@ def _body(call: dict[str, Any]) -> str:
 def _s3_request(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str]:
     bucket, _, key = path.lstrip("/").partition("/")
     if key:
-        action = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}[method]
+        action = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}[
+            method
+        ]
         return f"s3:{action}", f"arn:aws:s3:::{bucket}/{key}"
     sub = next((name for name in query if name in S3_SUBRESOURCE), "")
     if sub:
@@ -342,7 +372,9 @@ def _s3_request(method: str, path: str, query: dict[str, list[str]]) -> tuple[st
     elif method == "POST" and "delete" in query:
         action = "DeleteObject"
     else:
-        action = {"GET": "ListBucket", "HEAD": "ListBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}[method]
+        action = {"GET": "ListBucket", "HEAD": "ListBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}[
+            method
+        ]
     assert action, f"no IAM action known for S3 {method} {path}?{'&'.join(query)}"
     return f"s3:{action}", f"arn:aws:s3:::{bucket}"
 
@@ -373,7 +405,9 @@ def iam_request(call: dict[str, Any]) -> tuple[str, str, str]:
     return f"{PREFIX.get(service, service)}:{operation}", "*", region
 
 
-def _call_context(call: dict[str, Any], action: str, region: str, env: str, rendered: Rendered) -> dict[str, Any]:
+def _call_context(
+    call: dict[str, Any], action: str, region: str, env: str, rendered: Rendered
+) -> dict[str, Any]:
     """What AWS would know about the call: the environment's tag on what it touches and creates
     (default_tags), the region, and for IAM the boundary and the managed policy named."""
     context: dict[str, Any] = {
@@ -386,7 +420,9 @@ def _call_context(call: dict[str, Any], action: str, region: str, env: str, rend
         context["aws:TagKeys"] = ["Environment"]
     if action.startswith("iam:"):
         form = parse_qs(_body(call))
-        context["iam:PermissionsBoundary"] = (form.get("PermissionsBoundary") or [rendered.boundaries[env]])[0]
+        context["iam:PermissionsBoundary"] = (form.get("PermissionsBoundary") or [rendered.boundaries[env]])[
+            0
+        ]
         if "PolicyArn" in form:
             context["iam:PolicyARN"] = form["PolicyArn"][0]
     return context
@@ -407,8 +443,15 @@ def test_every_call_the_emulator_apply_made_is_allowed_to_its_role(rendered: Ren
                 if action in UNGOVERNED or key in seen:
                     continue
                 seen.add(key)
-                where = f"terraform/environments/{env} `{step}` calls it: {call['method']} {call['url'][:160]}"
-                made.append((Check(Row(role, True, action, resource, "", where), role, action, resource, context), where))
+                where = (
+                    f"terraform/environments/{env} `{step}` calls it: {call['method']} {call['url'][:160]}"
+                )
+                made.append(
+                    (
+                        Check(Row(role, True, action, resource, "", where), role, action, resource, context),
+                        where,
+                    )
+                )
     assert made, "the emulator apply recorded no call"
     decisions = evaluate([simulation(check, rendered) for check, _ in made])
     denied = [

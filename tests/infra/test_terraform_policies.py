@@ -66,7 +66,9 @@ def policy_documents(hcl: dict[str, dict[str, Any]], directory: str) -> dict[str
                             actions = local[actions.removeprefix("${local.").removesuffix("}")]
                         elif isinstance(actions, str) and actions.startswith("${concat(local."):
                             names = actions.removeprefix("${concat(").removesuffix(")}").split(",")
-                            actions = [a for name in names for a in local[name.strip().removeprefix("local.")]]
+                            actions = [
+                                a for name in names for a in local[name.strip().removeprefix("local.")]
+                            ]
                         assert isinstance(actions, list), f"{directory} {name}: cannot read {actions!r}"
                         found[name].append(statement | {"actions": actions})
     return found

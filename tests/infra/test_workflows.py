@@ -601,7 +601,8 @@ def test_concurrency_cancels_pull_requests_but_never_deploys_or_applies() -> Non
         runs = [str(s.get("run", "")) for s in steps(jobs(path)[job])]
         wait = next(i for i, run in enumerate(runs) if "wait-for-quiet-service.sh" in run)
         moves = [i for i, run in enumerate(runs) if re.search(r"ecs-switch\.sh|ecs-capture\.sh", run)]
-        assert moves and wait < min(moves), f"R5: {path.name} waits for a running deployment before it acts"
+        assert moves, f"R5: {path.name} moves the service"
+        assert wait < min(moves), f"R5: {path.name} waits for a running deployment before it acts"
     # A prod apply waiting for its reviewers must not hold up later runs' dev and staging applies.
     group = load(TERRAFORM)["concurrency"]["group"]
     assert group.endswith("|| github.run_id }}"), f"T5: terraform.yml on main needs a group per run: {group}"
@@ -620,7 +621,7 @@ def test_terraform_plans_on_pull_requests_and_applies_the_saved_plan_on_main() -
     stages = graph["plan"]["strategy"]["matrix"]["stage"]
     assert stages == (
         "${{ fromJSON(github.event_name == 'pull_request' && '[\"dev\", \"staging\"]' "
-        "|| '[\"dev\", \"staging\", \"prod\"]') }}"
+        '|| \'["dev", "staging", "prod"]\') }}'
     ), "T5: main plans every environment; pull requests all but prod (its state holds a secret)"
     plan_steps = graph["plan"]["steps"]
     assert any(uses(s).startswith("actions/github-script@") for s in plan_steps), (
