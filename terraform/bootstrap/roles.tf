@@ -44,7 +44,8 @@ resource "aws_iam_role_policy" "ecr_push" {
 # --- Plan and drift: read-only ---
 #
 # A pull request's workflow can be edited by the pull request itself, so the role it may assume
-# (plan) reads metadata and the state only: no secret value, no key but the state's. Its plans run
+# (plan) reads metadata and the states of dev and staging only: no secret value, no key but the
+# state's, and not prod's state, which holds prod's Redis AUTH token (plan-prod reads it). Plans run
 # with -refresh=false, because refreshing an aws_secretsmanager_secret_version calls GetSecretValue
 # even for write-only values. The drift role (main only, on a schedule) refreshes, so it may read
 # this service's secrets; its plans are never saved or uploaded.
@@ -97,8 +98,8 @@ data "aws_iam_policy_document" "plan" {
   }
 
   # Every environment's state holds its Redis AUTH token (modules/data/cache.tf: ElastiCache has no
-  # write-only token argument), so this role, which pull requests assume, reads the states of the
-  # environments in pull_request_plan_environments only; prod's state is read by plan-main.
+  # write-only token argument), so this role, which pull requests assume, reads the states of
+  # local.pull_request_plans only (all but prod); prod's state is read by plan-prod.
   statement {
     sid       = "ReadStateObjects"
     actions   = ["s3:GetObject"]

@@ -1,16 +1,19 @@
-"""The IAM contract (docs/ci-cd.md, "IAM contract"), proved with an IAM policy engine against the
-policies Terraform renders.
+"""The pipeline's roles, proved with an IAM policy engine against the policies Terraform renders.
 
-Every root is applied to the AWS emulator (test_terraform_apply.py's apply, which this check waits
+Every root is applied to the AWS emulator (test_terraform_apply.py's apply, which these checks wait
 for) and its state read back with `terraform show -json` right after: each role's inline policy, its
 permissions boundary, the environments' workload boundaries, the state key's key policy and the state
 bucket's policy come from terraform/bootstrap's, each environment's key policy from its own; none is
-copied. Each row of the contract's
-table becomes one request per environment (and per other environment where it says `<other>`),
-evaluated by `@cloud-copilot/iam-simulate` (tests/infra/iam/evaluate.cjs, ADR 0011) with the role's
-identity policy, its boundary and the resource's policy. A row whose decision differs fails, naming
-the role, the action, the resource and what the engine decided. Without node or the engine (`make
-tools`) the check skips with a NOT VERIFIED line.
+copied. Two checks, both evaluated by `@cloud-copilot/iam-simulate` (tests/infra/iam/evaluate.cjs,
+ADR 0011) with the role's identity policy, its boundary and the resource's policy:
+
+- the contract (docs/ci-cd.md, "IAM contract"): each row becomes one request per environment (and per
+  other environment where it says `<other>`); a decision other than the row's fails, naming the role,
+  the action, the resource and what the engine decided;
+- every AWS call the emulator apply recorded, as the role that makes it in the pipeline (ROLE_OF_STEP):
+  a call the role may not make fails, naming the action and the request.
+
+Without node or the engine (`make tools`) the checks skip with a NOT VERIFIED line.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def expand(row: Row, names: dict[str, str]) -> list[Check]:
 
 @dataclass
 class Rendered:
-    """What terraform/bootstrap rendered, read back from its state after the apply."""
+    """What the roots rendered, read back from their states after the apply."""
 
     account: str
     inline: dict[str, list[dict[str, Any]]]  # role name -> its inline policies
