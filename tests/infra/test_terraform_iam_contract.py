@@ -405,21 +405,33 @@ def iam_request(call: dict[str, Any]) -> tuple[str, str, str]:
         operation = rpc.group(1)
     else:
         raise AssertionError(f"cannot name the operation of {call['method']} {call['url']} ({service})")
-    return f"{PREFIX.get(service, service)}:{operation}", "*", region
+    action = f"{PREFIX.get(service, service)}:{operation}"
+    if action in KMS_ALIAS_CALLS:  # authorized against the alias too, which carries no tags
+        alias = json.loads(_body(call) or "{}").get("AliasName", "")
+        return action, f"arn:aws:kms:{region}:{{account}}:{alias}", region
+    return action, "*", region
+
+
+KMS_ALIAS_CALLS = {"kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"}
+TAGGING = re.compile(r"Tag|AddTags|RemoveTags")
 
 
 def _call_context(
-    call: dict[str, Any], action: str, region: str, env: str, rendered: Rendered
+    call: dict[str, Any], action: str, resource: str, region: str, *, env: str, rendered: Rendered
 ) -> dict[str, Any]:
-    """What AWS would know about the call: the environment's tag on what it touches and creates
-    (default_tags), the region, and for IAM the boundary and the managed policy named."""
-    context: dict[str, Any] = {
-        "aws:SecureTransport": "true",
-        "aws:RequestedRegion": region,
-        "aws:ResourceTag/Environment": env,
-        "aws:RequestTag/Environment": env,
-    }
-    if not re.search(r"Untag|RemoveTags|DeleteTags", action):
+    """What AWS would know about the call: the region; the environment's tag on what it touches
+    (default_tags put it on everything the stack creates), except where the request creates the
+    resource it tags (it sends the Environment tag, and is no tagging call) or names an alias; and for
+    IAM the boundary and the managed policy named."""
+    context: dict[str, Any] = {"aws:SecureTransport": "true", "aws:RequestedRegion": region}
+    operation = action.split(":", 1)[1]
+    creates = "Environment" in _body(call) + call["url"] and not TAGGING.search(operation)
+    if not creates and ":alias/" not in resource:
+        context["aws:ResourceTag/Environment"] = env
+    if "Environment" in _body(call) + call["url"] and not re.search(
+        r"Untag|RemoveTags|DeleteTags", operation
+    ):
+        context["aws:RequestTag/Environment"] = env
         context["aws:TagKeys"] = ["Environment"]
     if action.startswith("iam:"):
         form = parse_qs(_body(call))
@@ -441,7 +453,8 @@ def test_every_call_the_emulator_apply_made_is_allowed_to_its_role(rendered: Ren
             role = role_of.format(env=env)
             for call in root.calls.get(step, []):
                 action, resource, region = iam_request(call)
-                context = _call_context(call, action, region, env, rendered)
+                resource = resource.replace("{account}", rendered.account)
+                context = _call_context(call, action, resource, region, env=env, rendered=rendered)
                 key = (role, action, resource, json.dumps(context, sort_keys=True))
                 if action in UNGOVERNED or key in seen:
                     continue
