@@ -459,9 +459,8 @@ def test_every_call_the_emulator_apply_made_is_allowed_to_its_role(rendered: Ren
                 if action in UNGOVERNED or key in seen:
                     continue
                 seen.add(key)
-                where = (
-                    f"terraform/environments/{env} `{step}` calls it: {call['method']} {call['url'][:160]}"
-                )
+                request = f"{call['method']} {urlsplit(call['url']).path[:120]} (context {context})"
+                where = f"terraform/environments/{env} `{step}` calls it: {request}"
                 made.append(
                     (
                         Check(Row(role, True, action, resource, "", where), role, action, resource, context),
