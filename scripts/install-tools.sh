@@ -92,6 +92,22 @@ for name in "${!TOOLS[@]}"; do
   echo "${TOOLS[$name]}" >"$stamp"
 done
 
+# The IAM policy engine of the contract check (test-only, AGPL: docs/adr/0011), from its lock file,
+# into .tools/npm; never into the image.
+lock=tests/infra/iam/package-lock.json
+if [[ -f $lock ]] && command -v npm >/dev/null; then
+  npm_dir="$tools/npm"
+  if [[ ! -f "$npm_dir/.pinned" || "$(cat "$npm_dir/.pinned")" != "$(cat "$lock")" ]]; then
+    rm -rf "$npm_dir"
+    mkdir -p "$npm_dir"
+    cp tests/infra/iam/package.json "$lock" "$npm_dir/"
+    (cd "$npm_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp "$lock" "$npm_dir/.pinned"
+  fi
+elif [[ -f $lock ]]; then
+  echo "skipped the npm tools (no npm on this machine): the IAM contract check cannot run" >&2
+fi
+
 # Expose each tool's commands; hcl2 is used as a library through its venv's python.
 link() { ln -sf "$tools/venvs/$1/bin/$2" "$tools/bin/$2"; }
 link hadolint hadolint

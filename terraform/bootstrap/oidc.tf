@@ -2,7 +2,8 @@
 # trusts this one repository and, through the token's `sub` claim, only the workflow context that
 # needs it (docs/ci-cd.md, "OIDC trust"):
 #   orders-api-github-ecr-push          push to main
-#   orders-api-github-plan              pull requests and main (metadata and state only; -refresh=false)
+#   orders-api-github-plan              pull requests and main (metadata, dev's and staging's state; -refresh=false)
+#   orders-api-github-plan-prod         main (metadata and prod's state; -refresh=false)
 #   orders-api-github-drift             main (the scheduled drift plan: refreshes, so reads secret versions)
 #   orders-api-github-apply-<env>       jobs in the GitHub environment of <env> (production: reviewers)
 #   orders-api-github-deploy-<env>      jobs in the GitHub environment of <env>
@@ -33,6 +34,7 @@ data "aws_iam_policy_document" "github_trust" {
     { ecr-push = ["${local.repo_subject}:ref:refs/heads/main"] },
     { plan = ["${local.repo_subject}:pull_request", "${local.repo_subject}:ref:refs/heads/main"] },
     { drift = ["${local.repo_subject}:ref:refs/heads/main"] },
+    { plan-prod = ["${local.repo_subject}:ref:refs/heads/main"] },
     { for env, gh_env in var.environments : "apply-${env}" => ["${local.repo_subject}:environment:${gh_env}"] },
     { for env in var.deploy_environments : "deploy-${env}" => ["${local.repo_subject}:environment:${var.environments[env]}"] },
   )

@@ -18,6 +18,11 @@ output "plan_role_arn" {
   value       = aws_iam_role.plan.arn
 }
 
+output "plan_prod_role_arn" {
+  description = "Role the prod plan job assumes on main (pull requests do not plan prod: its state holds the Redis AUTH token)."
+  value       = one(aws_iam_role.plan_prod[*].arn)
+}
+
 output "drift_role_arn" {
   description = "Role the scheduled drift plan assumes (main only; refreshes, never saves the plan)."
   value       = aws_iam_role.drift.arn

@@ -44,12 +44,16 @@ resource "aws_iam_role_policy" "ecr_push" {
 # --- Plan and drift: read-only ---
 #
 # A pull request's workflow can be edited by the pull request itself, so the role it may assume
-# (plan) reads metadata and the state only: no secret value, no key but the state's. Its plans run
+# (plan) reads metadata and the states of dev and staging only: no secret value, no key but the
+# state's, and not prod's state, which holds prod's Redis AUTH token (plan-prod reads it). Plans run
 # with -refresh=false, because refreshing an aws_secretsmanager_secret_version calls GetSecretValue
 # even for write-only values. The drift role (main only, on a schedule) refreshes, so it may read
 # this service's secrets; its plans are never saved or uploaded.
 
 locals {
+  # The environments a pull request's plan reads the state of: all but prod (see plan_prod).
+  pull_request_plans = [for env in keys(var.environments) : env if env != "prod"]
+
   # Describe/List/Get calls Terraform makes for the resources in terraform/. These actions have no
   # resource-level permissions (hence "*"); none of them returns a secret value.
   read_the_stacks = [
@@ -62,10 +66,11 @@ locals {
     "codedeploy:Get*", "codedeploy:BatchGet*", "codedeploy:List*",
     "sns:GetTopicAttributes", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource",
     "wafv2:GetWebACL", "wafv2:GetWebACLForResource", "wafv2:GetLoggingConfiguration", "wafv2:ListTagsForResource",
+    "logs:GetLogDelivery", "logs:ListLogDeliveries",
     "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags",
     "iam:GetOpenIDConnectProvider", "iam:ListOpenIDConnectProviders", "iam:GetPolicy", "iam:GetPolicyVersion",
     "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
-    "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource",
+    "ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource",
     "s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:GetAccelerateConfiguration",
     "s3:GetReplicationConfiguration", "s3:ListAllMyBuckets",
   ]
@@ -92,10 +97,13 @@ data "aws_iam_policy_document" "plan" {
     resources = [aws_s3_bucket.state.arn]
   }
 
+  # Every environment's state holds its Redis AUTH token (modules/data/cache.tf: ElastiCache has no
+  # write-only token argument), so this role, which pull requests assume, reads the states of
+  # local.pull_request_plans only (all but prod); prod's state is read by plan-prod.
   statement {
     sid       = "ReadStateObjects"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.state.arn}/orders-api/*"]
+    resources = [for env in local.pull_request_plans : "${aws_s3_bucket.state.arn}/orders-api/${env}/*"]
   }
 
   statement {
@@ -116,6 +124,34 @@ resource "aws_iam_role_policy" "plan" {
   policy = data.aws_iam_policy_document.plan.json
 }
 
+# Prod is planned on main only, by a role no pull request can assume: the same reads, and prod's state.
+resource "aws_iam_role" "plan_prod" {
+  count = contains(keys(var.environments), "prod") ? 1 : 0
+
+  name                 = "orders-api-github-plan-prod"
+  description          = "GitHub Actions on main: terraform plan -refresh=false of prod (metadata and prod's state)"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["plan-prod"].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "plan_prod" {
+  source_policy_documents = [data.aws_iam_policy_document.plan.json]
+
+  statement {
+    sid       = "ReadProdState"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/orders-api/prod/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "plan_prod" {
+  count = length(aws_iam_role.plan_prod)
+
+  name   = "plan-prod-orders-api"
+  role   = aws_iam_role.plan_prod[0].id
+  policy = data.aws_iam_policy_document.plan_prod.json
+}
+
 resource "aws_iam_role" "drift" {
   name                 = "orders-api-github-drift"
   description          = "GitHub Actions on main (scheduled): terraform plan with refresh, never saved"
@@ -127,6 +163,18 @@ data "aws_iam_policy_document" "drift" {
   #checkov:skip=CKV_AWS_356:Only Describe/List/Get actions and kms:Decrypt through Secrets Manager or S3 use "*"; secrets and state are scoped.
   #checkov:skip=CKV_AWS_111:No write action here: kms:Decrypt is limited to calls made through Secrets Manager and S3.
   source_policy_documents = [data.aws_iam_policy_document.plan.json]
+
+  statement {
+    sid       = "ReadEveryState"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/orders-api/*"]
+  }
+
+  statement {
+    sid       = "RefreshReadsTheAlbLogBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [for env in keys(var.environments) : "arn:${local.partition}:s3:::orders-api-${env}-alb-logs-${local.account_id}"]
+  }
 
   statement {
     sid       = "RefreshReadsTheSecretVersions"
@@ -170,13 +218,28 @@ locals {
     "ec2:CreateVpcEndpoint", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:CreateTags",
     "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup",
     "elasticloadbalancing:CreateListener", "elasticloadbalancing:AddTags",
-    "ecs:CreateCluster", "ecs:CreateService", "ecs:RegisterTaskDefinition", "ecs:TagResource",
+    "ecs:CreateCluster", "ecs:CreateService", "ecs:TagResource",
     "rds:CreateDBInstance", "rds:CreateDBSubnetGroup", "rds:CreateDBParameterGroup", "rds:AddTagsToResource",
     "elasticache:CreateReplicationGroup", "elasticache:CreateCacheSubnetGroup", "elasticache:AddTagsToResource",
     "kms:CreateKey", "kms:TagResource", "logs:CreateLogGroup", "logs:TagResource", "logs:TagLogGroup",
     "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "sns:CreateTopic", "sns:TagResource",
     "wafv2:CreateWebACL", "wafv2:TagResource",
     "application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource",
+  ]
+
+  # Tagging: allowed by the statements above (a new resource's tags, or a resource of this
+  # environment), and held to the environment by the Deny statements of the apply policy.
+  tag_actions = [
+    "ec2:CreateTags", "elasticloadbalancing:AddTags", "ecs:TagResource", "rds:AddTagsToResource",
+    "elasticache:AddTagsToResource", "kms:TagResource", "logs:TagResource", "logs:TagLogGroup",
+    "cloudwatch:TagResource", "sns:TagResource", "wafv2:TagResource", "application-autoscaling:TagResource",
+    "codedeploy:TagResource", "secretsmanager:TagResource", "iam:TagRole",
+  ]
+  untag_actions = [
+    "ec2:DeleteTags", "elasticloadbalancing:RemoveTags", "ecs:UntagResource", "rds:RemoveTagsFromResource",
+    "elasticache:RemoveTagsFromResource", "kms:UntagResource", "logs:UntagResource", "logs:UntagLogGroup",
+    "cloudwatch:UntagResource", "sns:UntagResource", "wafv2:UntagResource", "application-autoscaling:UntagResource",
+    "codedeploy:UntagResource", "secretsmanager:UntagResource", "iam:UntagRole",
   ]
 }
 
@@ -336,6 +399,101 @@ data "aws_iam_policy_document" "apply" {
   }
 
   statement {
+    sid       = "ThisEnvironmentsTaskDefinitions"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["${local.arn_prefix.ecs}:task-definition/orders-api-${each.key}:*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  # Alias calls are authorized against the alias and the key, and neither half takes a tag
+  # condition: the alias by name, the key any in the region. Pointing an alias of this environment's
+  # at another key grants nothing: using a key is still held by the key's tag.
+  statement {
+    sid     = "ThisEnvironmentsKeyAliases"
+    actions = ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"]
+    resources = [
+      "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/orders-api-${each.key}*",
+      "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*",
+    ]
+  }
+
+  # WAF logging to CloudWatch Logs: these calls have no resource-level permissions. PutResourcePolicy
+  # writes the account's log-delivery policy; the log groups it names are the environment's own.
+  statement {
+    sid = "WafLogDelivery"
+    actions = [
+      "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:UpdateLogDelivery", "logs:GetLogDelivery",
+      "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    ]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
+  }
+
+  # The Deny statements win over every Allow above: whatever the environment may change, it never
+  # tags another environment's resource, never gives a resource another environment's tag, never
+  # removes the Environment tag, and registers task definitions in its own family only.
+  statement {
+    sid       = "NeverTagAnotherEnvironmentsResources"
+    effect    = "Deny"
+    actions   = concat(local.tag_actions, local.untag_actions)
+    resources = ["*"]
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Environment"
+      values   = ["false"]
+    }
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "NeverSetAnotherEnvironmentsTag"
+    effect    = "Deny"
+    actions   = local.tag_actions
+    resources = ["*"]
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/Environment"
+      values   = ["false"]
+    }
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "NeverRemoveTheEnvironmentTag"
+    effect    = "Deny"
+    actions   = local.untag_actions
+    resources = ["*"]
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["Environment"]
+    }
+  }
+
+  statement {
+    sid           = "NeverRegisterIntoAnotherFamily"
+    effect        = "Deny"
+    actions       = ["ecs:RegisterTaskDefinition"]
+    not_resources = ["${local.arn_prefix.ecs}:task-definition/orders-api-${each.key}:*"]
+  }
+
+  statement {
     sid       = "ThisEnvironmentsSecrets"
     actions   = ["secretsmanager:*"]
     resources = ["${local.arn_prefix.secrets}:orders-api/${each.key}/*"]
@@ -476,9 +634,17 @@ data "aws_iam_policy_document" "deploy" {
   for_each = toset(var.deploy_environments)
 
   statement {
-    sid       = "TaskDefinitions"
-    actions   = ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:ListTaskDefinitions"]
+    sid       = "ReadTaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"]
     resources = ["*"] # these actions take no resource-level permissions
+  }
+
+  # Registration names its family: a revision in another environment's family would be that
+  # environment's next base (.github/scripts/ecs-capture.sh).
+  statement {
+    sid       = "RegisterInThisEnvironmentsFamily"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["${local.arn_prefix.ecs}:task-definition/orders-api-${each.key}:*"]
   }
 
   statement {

@@ -67,17 +67,26 @@ def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.Tes
     return report
 
 
+# The fixtures that wait for the emulator apply: `applied` (test_terraform_apply.py) and `rendered`,
+# the policies read back from the states it leaves (test_terraform_iam_contract.py).
+EMULATOR_APPLY_FIXTURES = frozenset({"applied", "rendered"})
+
+
+def _needs_emulator_apply(item: pytest.Item) -> bool:
+    return not EMULATOR_APPLY_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The emulator apply's tests are slow (`make check-slow`), whichever file holds them: they are
-    the ones that wait for the `applied` fixture. Runs before `-m` deselects."""
+    """The tests that wait for the emulator apply are slow (`make check-slow`), whichever file holds
+    them. Runs before `-m` deselects."""
     for item in items:
-        if "applied" in getattr(item, "fixturenames", ()):
+        if _needs_emulator_apply(item):
             item.add_marker(pytest.mark.slow)
 
 
 def _emulator_apply_selected(session: pytest.Session) -> bool:
-    return any("applied" in getattr(item, "fixturenames", ()) for item in session.items)
+    return any(_needs_emulator_apply(item) for item in session.items)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -347,6 +347,40 @@ def test_a8_each_environment_has_its_own_configuration(hcl: dict[str, dict[str, 
     assert len(set(cidrs.values())) == len(cidrs), f"A8: every environment needs its own VPC range: {cidrs}"
 
 
+def test_every_environment_input_comes_from_its_tfvars_or_the_workflows(
+    hcl: dict[str, dict[str, Any]],
+) -> None:
+    """The roots' inputs reach Terraform from the committed terraform.tfvars or as TF_VAR_ from every
+    Terraform workflow (plan, apply, drift), and the descriptions say which: an input documented as
+    "passed by CI" that no workflow passes is an input nobody sets."""
+    workflows = ("terraform.yml", "terraform-apply.yml", "terraform-drift.yml")
+    passed = set.intersection(
+        *(
+            set(
+                re.findall(
+                    r"TF_VAR_(\w+):", (ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8")
+                )
+            )
+            for name in workflows
+        )
+    )
+    for env in ENVIRONMENTS:
+        tfvars = set(hcl[f"environments/{env}/terraform.tfvars"])
+        for name, variable in blocks(hcl, f"environments/{env}", "variable").items():
+            if "default" not in variable or name in {"image_tag", "alarm_subscriptions"}:
+                assert name in tfvars | passed, (
+                    f"{env}: {name} is neither in terraform.tfvars nor passed by {', '.join(workflows)}"
+                )
+            if name not in passed:
+                assert not re.search(r"CI passes|TF_VAR_", variable.get("description", "")), (
+                    f"{env}: {name}'s description says a workflow passes it; none does"
+                )
+    readme = (TERRAFORM / "README.md").read_text(encoding="utf-8")
+    assert "per GitHub environment (`dev`, `staging`, `production`)" in readme, (
+        "terraform/README.md, Bootstrap: dev is deployed too, so its GitHub environment needs the variables"
+    )
+
+
 @pytest.mark.audit
 def test_a9_every_strategy_rolls_back_automatically(hcl: dict[str, dict[str, Any]]) -> None:
     found = resources(hcl, "modules/service")
@@ -521,6 +555,12 @@ def test_codedeploy_network_changes_replace_the_service_visibly(hcl: dict[str, d
     assert network["subnets"] == "${local.network_configuration.subnets}", (
         "Item 12: the service and its guard must read the same network configuration"
     )
+    # The new service starts behind blue; after an odd number of deployments the production listener
+    # forwards to green, so it must be replaced with the service (back on blue), or the ALB answers 503.
+    for listener in ("aws_lb_listener.https", "aws_lb_listener.test"):
+        assert "${terraform_data.codedeploy_network}" in _lifecycle(found[listener]).get(
+            "replace_triggered_by", []
+        ), f"{listener} must be replaced with a replaced CODE_DEPLOY service (it starts behind blue/green)"
 
 
 def test_every_alarm_notifies_the_environments_topic(hcl: dict[str, dict[str, Any]]) -> None:

@@ -14,6 +14,11 @@ terraform/ where this test writes, never in the repository:
 - `emulator_override.tf` in a module: the resources the emulator cannot create, taken out (NEUTRALISED);
 - `teardown_override.tf` before an environment's destroy: deletion protection off, as an operator would.
 
+From the end of the seeding on, moto's recorder keeps every AWS request, and each step keeps the
+requests it made (`Root.calls`); right after its apply, each root's state is kept as `terraform show
+-json` prints it (APPLIED_STATES). test_terraform_iam_contract.py evaluates both against the
+pipeline's roles.
+
 EMULATOR_UNSUPPORTED is the one list of the emulator's gaps, by type with the reason, repeated in
 terraform/README.md; each is handled as NOT_CREATED, FORGOTTEN before the destroy, or as
 NOT_READ_BACK attributes. Any failed step fails its root's test with Terraform's output, and the plan
@@ -235,11 +240,12 @@ def _serving(url: str) -> bool:
 
 
 @contextmanager
-def _emulator(binary: Path, log: Path) -> Iterator[str]:
-    """moto's server on a free loopback port for as long as the block runs; yields its URL."""
+def _emulator(binary: Path, log: Path, calls: Path) -> Iterator[str]:
+    """moto's server on a free loopback port for as long as the block runs; yields its URL. Once
+    `_record_calls` starts it, moto's recorder appends every request to `calls`."""
     port = _free_loopback_port()
     # AWS-managed policies (the ECS task execution policy) exist only when loaded.
-    env = os.environ | {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env = os.environ | {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "MOTO_RECORDER_FILEPATH": str(calls)}
     with log.open("wb") as output:
         server = subprocess.Popen(
             [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output, env=env
@@ -284,6 +290,14 @@ def _seed(binary: Path, url: str, environment: str) -> str:
     return result.stdout.strip()
 
 
+def _record_calls(url: str) -> None:
+    """From now on the emulator records every request (after the seeding, which the pipeline's
+    roles never do)."""
+    start = urllib.request.Request(f"{url}/moto-api/recorder/start-recording", method="POST")
+    with urllib.request.urlopen(start, timeout=10):
+        pass
+
+
 def _settings_override(endpoint: str) -> str:
     endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in SERVICES)
     return (
@@ -304,6 +318,11 @@ def _settings_override(endpoint: str) -> str:
 
 # Set when the session ends: a root still running stops before its next step.
 STOPPING = threading.Event()
+# Root name -> `terraform show -json` of its state right after its apply: the IAM contract check
+# (test_terraform_iam_contract.py) reads the policies Terraform rendered from them. APPLIES_OVER is set
+# when no root will add to it any more.
+APPLIED_STATES: dict[str, str] = {}
+APPLIES_OVER = threading.Event()
 
 # The resources an environment protects from deletion (db_deletion_protection, alb_deletion_protection).
 PROTECTED = ("module.stack.module.data.aws_db_instance.this", "module.stack.module.service.aws_lb.this")
@@ -319,10 +338,19 @@ class Root:
     directory: Path
     terraform: str
     env: dict[str, str]
+    calls_file: Path | None = None
     steps: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
+    # step -> the AWS requests it made, as moto recorded them (method, url, headers, body)
+    calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def _recorded(self) -> list[str]:
+        if self.calls_file is None or not self.calls_file.exists():
+            return []
+        return self.calls_file.read_text(encoding="utf-8").splitlines()
+
     def run(self, step: str, *args: str, ok: tuple[int, ...] = (0,)) -> bool:
+        before = len(self._recorded())
         started = time.monotonic()
         self.steps[step] = subprocess.run(
             [self.terraform, *args],
@@ -334,6 +362,7 @@ class Root:
             check=False,
         )
         self.seconds += time.monotonic() - started
+        self.calls[step] = [json.loads(line) for line in self._recorded()[before:]]
         return self.steps[step].returncode in ok
 
     def write(self, name: str, text: str) -> None:
@@ -392,6 +421,7 @@ def _apply_plan_destroy(root: Root) -> None:
     operator would; forget what the emulator cannot delete; destroy. Stops at the first failing step."""
     steps: list[Callable[[], bool]] = [
         lambda: root.run("apply", "apply", "-input=false", "-auto-approve", "-no-color"),
+        lambda: _publish_state(root),
         lambda: root.run(
             "replan",
             "plan",
@@ -412,6 +442,13 @@ def _apply_plan_destroy(root: Root) -> None:
             return
 
 
+def _publish_state(root: Root) -> bool:
+    if not root.run("state", "show", "-json"):
+        return False
+    APPLIED_STATES[root.name] = root.steps["state"].stdout
+    return True
+
+
 def _tfvars(binary: Path, url: str, name: str) -> str:
     if name == "bootstrap":
         return 'github_repository = "example/orders-api"\n'
@@ -423,23 +460,27 @@ def _tfvars(binary: Path, url: str, name: str) -> str:
     )
 
 
-def _apply_every_root() -> dict[str, Root]:
-    """Every root applied, planned again and destroyed, each on a fresh emulator of its own, the roots
-    side by side (most of the time goes to the provider's waits, not to the CPU)."""
-    terraform = terraform_or_skip()
-    binary = _moto_server_or_skip()
+def _apply_every_root(names: tuple[str, ...] = ROOTS) -> dict[str, Root]:
+    """Every root (or those named) applied, planned again and destroyed, each on a fresh emulator of
+    its own, the roots side by side (most of the time goes to the provider's waits, not to the CPU)."""
     base = Path(tempfile.mkdtemp(prefix="emulated-"))
     try:
+        terraform = terraform_or_skip()
+        binary = _moto_server_or_skip()
         tree = copy_terraform(base / "terraform")
         env = terraform_environment(base)
         for directory, override in NEUTRALISED.items():
             (tree / directory / "emulator_override.tf").write_text(override.lstrip(), encoding="utf-8")
-        roots = {name: Root(name, tree / name, terraform, env) for name in ROOTS}
+        roots = {name: Root(name, tree / name, terraform, env) for name in names}
         with ExitStack() as servers:
             for name, root in roots.items():
-                url = servers.enter_context(_emulator(binary, base / f"moto-{Path(name).name}.log"))
+                root.calls_file = base / f"moto-{Path(name).name}.calls"
+                url = servers.enter_context(
+                    _emulator(binary, base / f"moto-{Path(name).name}.log", root.calls_file)
+                )
                 root.write("emulator_settings_override.tf", _settings_override(url))
                 root.write("emulator.auto.tfvars", _tfvars(binary, url, name))
+                _record_calls(url)
                 # One init at a time: a shared plugin cache (TF_PLUGIN_MIRROR=registry) is not safe for
                 # concurrent installs.
                 root.run("init", "init", "-input=false", "-no-color")
@@ -447,6 +488,7 @@ def _apply_every_root() -> dict[str, Root]:
             with ThreadPoolExecutor(max_workers=len(roots)) as pool:
                 list(pool.map(_apply_plan_destroy, ready))
     finally:
+        APPLIES_OVER.set()
         shutil.rmtree(base, ignore_errors=True)
     for root in roots.values():
         print(f"emulator apply: terraform/{root.name}: {root.seconds:.0f} s", file=sys.__stderr__)
@@ -473,6 +515,39 @@ def stop_applying() -> None:
             _APPLYING["roots"].result()
 
 
+def applied_roots() -> dict[str, Root]:
+    """Every root after the session's emulator apply (started if it has not), with the steps it ran
+    and the AWS calls each step made."""
+    if os.environ.get(INSIDE_COPY) == "1":
+        pytest.skip("inside the renamed copy: the outer run applies every root")
+    start_applying()
+    return _APPLYING["roots"].result()
+
+
+def applied_states() -> dict[str, dict[str, Any]]:
+    """Root name -> `terraform show -json` of its state right after its apply on the emulator, for
+    every root: from the session's emulator apply (started if it has not)."""
+    if os.environ.get(INSIDE_COPY) == "1":
+        pytest.skip("inside the renamed copy: the outer run applies every root")
+    start_applying()
+    APPLIES_OVER.wait()
+    missing = [name for name in ROOTS if name not in APPLIED_STATES]
+    if missing:
+        roots = _APPLYING["roots"].result()
+        details = []
+        for name in missing:
+            failed = (
+                next((r for r in roots[name].steps.values() if r.returncode != 0), None)
+                if name in roots
+                else None
+            )
+            details.append(
+                f"terraform/{name}:\n{failed.stdout[-3000:]}\n{failed.stderr[-3000:]}" if failed else name
+            )
+        pytest.fail("not applied on the emulator (test_terraform_apply.py):\n" + "\n".join(details))
+    return {name: json.loads(text) for name, text in APPLIED_STATES.items()}
+
+
 @pytest.fixture(scope="module")
 def applied() -> dict[str, Root]:
     if os.environ.get(INSIDE_COPY) == "1":
@@ -481,14 +556,18 @@ def applied() -> dict[str, Root]:
     return _APPLYING["roots"].result()
 
 
-STEPS = ("init", "apply", "replan", "show", "teardown", "state list", "forget", "destroy")
+STEPS = ("init", "apply", "state", "replan", "show", "teardown", "state list", "forget", "destroy")
 
 
 @pytest.mark.parametrize("name", ROOTS)
 def test_root_applies_plans_clean_and_destroys_on_the_emulator(applied: dict[str, Root], name: str) -> None:
     root = applied[name]
     for step in STEPS:
-        if (step == "teardown" and name == "bootstrap") or (step == "forget" and "forget" not in root.steps):
+        if (
+            (step == "teardown" and name == "bootstrap")
+            or (step == "state" and name != "bootstrap")
+            or (step == "forget" and "forget" not in root.steps)
+        ):
             continue
         assert step in root.steps, f"terraform/{name}: `{step}` did not run: an earlier step failed"
         result = root.steps[step]

@@ -64,6 +64,11 @@ def policy_documents(hcl: dict[str, dict[str, Any]], directory: str) -> dict[str
                         actions = statement.get("actions", [])
                         if isinstance(actions, str) and actions.startswith("${local."):
                             actions = local[actions.removeprefix("${local.").removesuffix("}")]
+                        elif isinstance(actions, str) and actions.startswith("${concat(local."):
+                            names = actions.removeprefix("${concat(").removesuffix(")}").split(",")
+                            actions = [
+                                a for name in names for a in local[name.strip().removeprefix("local.")]
+                            ]
                         assert isinstance(actions, list), f"{directory} {name}: cannot read {actions!r}"
                         found[name].append(statement | {"actions": actions})
     return found

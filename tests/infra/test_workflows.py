@@ -586,9 +586,27 @@ def test_concurrency_cancels_pull_requests_but_never_deploys_or_applies() -> Non
         assert group.get("cancel-in-progress") is False, (
             f"C9: {path.name}:{job} must never cancel a running job"
         )
-    assert jobs(DRILL)["drill"]["concurrency"]["group"] == "deploy-staging", (
-        "R5: the rollback drill must share the staging deploy's concurrency group"
-    )
+    # GitHub keeps one pending job per group and cancels the one before it: a deploy sharing a group
+    # with a rollback or the drill would cancel them while they queue (or they it).
+    groups = {
+        "deploy": jobs(DEPLOY)["deploy"]["concurrency"]["group"],
+        "rollback": jobs(ROLLBACK)["rollback"]["concurrency"]["group"],
+        "drill": jobs(DRILL)["drill"]["concurrency"]["group"],
+    }
+    assert groups == {
+        "deploy": "deploy-${{ inputs.environment }}",
+        "rollback": "rollback-${{ inputs.environment }}",
+        "drill": "rollback-drill",
+    }, f"R5: deploys, rollbacks and the drill queue in groups of their own: {groups}"
+    for path, job in ((DEPLOY, "deploy"), (ROLLBACK, "rollback"), (DRILL, "drill")):
+        runs = [str(s.get("run", "")) for s in steps(jobs(path)[job])]
+        wait = next(i for i, run in enumerate(runs) if "wait-for-quiet-service.sh" in run)
+        moves = [i for i, run in enumerate(runs) if re.search(r"ecs-switch\.sh|ecs-capture\.sh", run)]
+        assert moves, f"R5: {path.name} moves the service"
+        assert wait < min(moves), f"R5: {path.name} waits for a running deployment before it acts"
+    # A prod apply waiting for its reviewers must not hold up later runs' dev and staging applies.
+    group = load(TERRAFORM)["concurrency"]["group"]
+    assert group.endswith("|| github.run_id }}"), f"T5: terraform.yml on main needs a group per run: {group}"
 
 
 # ---- T5, T6, C8: Terraform ----
@@ -601,7 +619,11 @@ def test_terraform_plans_on_pull_requests_and_applies_the_saved_plan_on_main() -
             f"T5: terraform.yml must run on {event} touching terraform/"
         )
     graph = jobs(TERRAFORM)
-    assert graph["plan"]["strategy"]["matrix"]["stage"] == ["dev", "staging", "prod"], "T5: plan every env"
+    stages = graph["plan"]["strategy"]["matrix"]["stage"]
+    assert stages == (
+        "${{ fromJSON(github.event_name == 'pull_request' && '[\"dev\", \"staging\"]' "
+        '|| \'["dev", "staging", "prod"]\') }}'
+    ), "T5: main plans every environment; pull requests all but prod (its state holds a secret)"
     plan_steps = graph["plan"]["steps"]
     assert any(uses(s).startswith("actions/github-script@") for s in plan_steps), (
         "T5: post the plan on the PR"
@@ -621,6 +643,11 @@ def test_terraform_plans_on_pull_requests_and_applies_the_saved_plan_on_main() -
     assert apply_job["environment"] == "${{ inputs.environment }}", "C7: apply behind the environment's rules"
     apply_script = (GITHUB / "scripts" / "terraform-apply.sh").read_text(encoding="utf-8")
     assert "apply -input=false -no-color tfplan" in apply_script, "T5: apply exactly the saved plan"
+    (replan,) = [line for line in apply_script.splitlines() if 'terraform -chdir="$dir" plan ' in line]
+    assert "-refresh=false" in replan.split(), (
+        "T5: the apply's second plan compares the code with the state, as the reviewed plan did; "
+        "with refresh, any drift makes it differ and blocks every apply"
+    )
 
 
 def test_drift_check_is_scheduled_and_fails_on_changes() -> None:
@@ -667,8 +694,8 @@ def test_emergency_rollback_goes_through_the_pipeline() -> None:
     assert set(triggers(load(ROLLBACK))) == {"workflow_dispatch"}, "C8/R5: rollback.yml runs on demand only"
     job = jobs(ROLLBACK)["rollback"]
     assert job["environment"]["name"] == "${{ inputs.environment }}", "C7: roll back behind the env's rules"
-    assert job["concurrency"]["group"] == "deploy-${{ inputs.environment }}", (
-        "R5: a rollback must queue behind a running deploy of the same environment"
+    assert job["concurrency"]["group"] == "rollback-${{ inputs.environment }}", (
+        "R5: a rollback queues in its own group, where no later deploy can cancel it"
     )
     run = " ".join(str(s.get("run", "")) for s in steps(job))
     for script in ("previous-release.sh", "ecs-switch.sh", "smoke-service.sh"):
@@ -1332,7 +1359,12 @@ def test_plans_keep_secrets_off_the_artifact_and_pull_requests_get_none() -> Non
         assert read <= allowed, f"T8: {file}:{name} reads a repository secret: {sorted(read - allowed)}"
     for path, name, role, refresh in ((TERRAFORM, "plan", "plan", None), (DRIFT, "drift", "drift", "true")):
         (aws,) = step_using(jobs(path)[name], "aws-actions/configure-aws-credentials")
-        assert aws["with"]["role-to-assume"].endswith(f":role/orders-api-github-{role}"), (
+        expected = (
+            ":role/orders-api-github-${{ matrix.stage == 'prod' && 'plan-prod' || 'plan' }}"
+            if role == "plan"
+            else f":role/orders-api-github-{role}"
+        )
+        assert aws["with"]["role-to-assume"].endswith(expected), (
             f"T8: {path.name} plans with the {role} role (only the drift role may read secret versions)"
         )
         (plan_step,) = [s for s in steps(jobs(path)[name]) if "terraform-plan.sh" in str(s.get("run", ""))]

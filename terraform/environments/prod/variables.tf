@@ -22,7 +22,7 @@ variable "certificate_arn" {
 }
 
 variable "image_tag" {
-  description = "Commit SHA of the image Terraform registers (terraform.tfvars; CI passes the commit it deploys)."
+  description = "Commit SHA of the image a new or replaced service starts on (terraform.tfvars; no workflow passes it: each deploy renders its own image into the newest revision)."
   type        = string
 }
 
@@ -33,7 +33,7 @@ variable "alarm_actions" {
 }
 
 variable "alarm_subscriptions" {
-  description = "Subscriptions of the environment's alarm topic, e.g. [{ protocol = \"email\", endpoint = \"oncall@example.com\" }] (set per account, e.g. in an auto.tfvars or TF_VAR_alarm_subscriptions)."
+  description = "Subscriptions of the environment's alarm topic, e.g. [{ protocol = \"email\", endpoint = \"oncall@example.com\" }] (terraform.tfvars: no workflow passes it)."
   type        = list(object({ protocol = string, endpoint = string }))
   default     = []
 }

@@ -2,3 +2,5 @@
 # CHANGE-ME values before the first plan: terraform/README.md, "Bootstrap". Secrets never go here.
 certificate_arn = "arn:aws:acm:eu-west-1:000000000000:certificate/CHANGE-ME"
 image_tag       = "CHANGE-ME"
+# Who hears the alarms: e.g. [{ protocol = "email", endpoint = "oncall@example.com" }].
+alarm_subscriptions = []

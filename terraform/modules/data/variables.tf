@@ -290,3 +290,10 @@ variable "permissions_boundary_arn" {
   type        = string
   default     = null
 }
+
+variable "client_security_group_ids" {
+  description = "Security groups besides the ECS tasks' that may reach Postgres and Redis, e.g. the pods' or nodes' group of an EKS cluster the Kubernetes deploy uses. Empty: the ECS tasks only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}

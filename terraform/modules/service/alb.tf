@@ -102,6 +102,9 @@ resource "aws_lb_listener" "https" {
   lifecycle {
     # CodeDeploy moves production traffic between blue and green; Terraform must not move it back.
     ignore_changes = [default_action]
+    # A replaced CODE_DEPLOY service starts behind blue, whichever group the last deployment left
+    # this listener on: the listener is replaced with it, so it forwards to blue again.
+    replace_triggered_by = [terraform_data.codedeploy_network]
   }
 }
 
@@ -120,6 +123,7 @@ resource "aws_lb_listener" "test" {
   }
 
   lifecycle {
-    ignore_changes = [default_action]
+    ignore_changes       = [default_action]
+    replace_triggered_by = [terraform_data.codedeploy_network] # back on green, as the https listener is on blue
   }
 }

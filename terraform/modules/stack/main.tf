@@ -49,8 +49,9 @@ module "data" {
   secret_recovery_window_days = var.secret_recovery_window_days
   api_keys_version            = var.api_keys_version
 
-  alarm_actions            = local.alarm_actions
-  permissions_boundary_arn = local.permissions_boundary_arn
+  alarm_actions             = local.alarm_actions
+  permissions_boundary_arn  = local.permissions_boundary_arn
+  client_security_group_ids = var.data_client_security_group_ids
 }
 
 module "service" {

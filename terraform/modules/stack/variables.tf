@@ -15,7 +15,7 @@ variable "region" {
 }
 
 variable "image_tag" {
-  description = "Tag (commit SHA) of the image in the task definition revision Terraform registers. The pipeline deploys later revisions; CI passes the commit it deploys."
+  description = "Tag (commit SHA) of the image in the task definition revision Terraform registers. The pipeline deploys later revisions by digest; no workflow passes this (terraform.tfvars)."
   type        = string
 
   validation {
@@ -238,6 +238,12 @@ variable "blue_termination_wait_minutes" {
 
 variable "test_listener_cidrs" {
   description = "Extra CIDRs allowed to reach the test listener. null: the service module's default (the VPC only)."
+  type        = list(string)
+  default     = null
+}
+
+variable "data_client_security_group_ids" {
+  description = "Security groups besides the ECS tasks' that may reach Postgres and Redis (the Kubernetes deploy's pods or nodes). null: the data module's default (the ECS tasks only)."
   type        = list(string)
   default     = null
 }

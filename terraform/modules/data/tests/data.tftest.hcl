@@ -157,3 +157,25 @@ run "rejects_backups_off" {
   }
   expect_failures = [var.db_backup_retention_days]
 }
+
+run "only_the_ecs_tasks_reach_the_data_stores_unless_clients_are_listed" {
+  command = plan
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.postgres_from_clients) == 0 && length(aws_vpc_security_group_ingress_rule.redis_from_clients) == 0
+    error_message = "By default only the ECS tasks reach Postgres and Redis (the service module's rules)."
+  }
+}
+
+run "listed_client_groups_reach_postgres_and_redis" {
+  command = plan
+
+  variables {
+    client_security_group_ids = ["sg-0123456789abcdef0"]
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.postgres_from_clients["sg-0123456789abcdef0"].referenced_security_group_id == "sg-0123456789abcdef0" && aws_vpc_security_group_ingress_rule.redis_from_clients["sg-0123456789abcdef0"].from_port == 6379
+    error_message = "A listed client group (the Kubernetes pods) must reach both Postgres and Redis."
+  }
+}
