@@ -7,14 +7,10 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
-from tests.conftest import ADMIN_DSN
 from tests.infra.conftest import ROOT
 from tests.infra.test_rename import copy_env, tracked_copy
 
@@ -31,14 +27,6 @@ def sh_blocks(text: str) -> list[str]:
     ]
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def _version(dsn: str) -> str:
     conn = await asyncpg.connect(dsn)
     try:
@@ -48,25 +36,15 @@ async def _version(dsn: str) -> str:
         await conn.close()
 
 
-@pytest.fixture
-def guide_database() -> Iterator[str]:
-    name = f"app_guide_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 def test_the_guide_has_commands_to_run() -> None:
     blocks = sh_blocks(GUIDE.read_text())
     assert any("make revision" in block for block in blocks), "docs/extending.md lost its migration commands"
 
 
-def test_the_guides_commands_run_in_a_copy_of_the_project(tmp_path: Path, guide_database: str) -> None:
+def test_the_guides_commands_run_in_a_copy_of_the_project(tmp_path: Path, empty_database: str) -> None:
     copy = tracked_copy(tmp_path / "project")
     numbers = sorted(int(p.name[:4]) for p in (copy / VERSIONS).glob("[0-9][0-9][0-9][0-9]_*.py"))
-    env = copy_env({"DATABASE_URL": guide_database})
+    env = copy_env({"DATABASE_URL": empty_database})
     for block in sh_blocks(GUIDE.read_text()):
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", block],
@@ -86,4 +64,4 @@ def test_the_guides_commands_run_in_a_copy_of_the_project(tmp_path: Path, guide_
         f"`make revision` did not write {expected}_add_order_notes.py: "
         f"{sorted(p.name for p in (copy / VERSIONS).glob('*.py'))}"
     )
-    assert asyncio.run(_version(guide_database)) == expected, "the new revision was not applied"
+    assert asyncio.run(_version(empty_database)) == expected, "the new revision was not applied"

@@ -9,12 +9,9 @@ name (tables.py's naming convention names each one) and by expression.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -24,25 +21,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.migrations.runner import alembic_config
 from app.store.tables import metadata
-from tests.conftest import ADMIN_DSN
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def empty_database() -> Iterator[str]:
-    name = f"app_history_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _on(dsn: str, work: Callable[[Connection], Any]) -> Any:

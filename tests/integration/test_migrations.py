@@ -1,12 +1,13 @@
 """`python -m app migrate`: on an empty database, twice (the second run is a no-op), with the database
-settings only (no API_KEYS); migration 0002's email keys over existing customers; migration 0003's status on a live table (no rewrite, a bounded lock wait)."""
+settings only (no API_KEYS); migration 0002's email keys over existing customers; migration 0003's
+status on a live table (no rewrite, a bounded lock wait)."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import asyncpg
 import pytest
@@ -16,7 +17,6 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.migrations.runner import alembic_config
-from tests.conftest import ADMIN_DSN
 from tests.integration.server import run_app
 
 
@@ -27,24 +27,6 @@ async def _tables(dsn: str) -> set[str]:
         return {row["tablename"] for row in rows}
     finally:
         await conn.close()
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def empty_database() -> Iterator[str]:
-    name = f"app_migrate_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _run(command: str, dsn: str) -> subprocess.CompletedProcess[str]:
