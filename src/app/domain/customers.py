@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from app.domain.errors import AlreadyExistsError, NotFoundError, UnprocessableError
 from app.observability import metrics
 from app.store import customers as rows
@@ -41,6 +43,18 @@ class Customer:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Customer:
         return cls(**{key: row[key] for key in ("id", "email", "name", "beta_group", "created_at")})
+
+    def document(self) -> bytes:
+        """The customer as the API returns it (`CustomerOut`), as JSON bytes, like an order's."""
+        return orjson.dumps(
+            {
+                "id": str(self.id),
+                "email": self.email,
+                "name": self.name,
+                "beta_group": self.beta_group,
+                "created_at": self.created_at,
+            }
+        )
 
 
 class CustomerService:
