@@ -12,7 +12,7 @@ run only, and nothing here imports it (the servers are child processes).
 Throughput: the servers take turns in alternating rounds, as in bench/run.py (whose server process,
 wrk invocation, CPU pinning and best-of-rounds logic this reuses), on two apps: bare FastAPI with one
 route (`bench/serve.py bare`), and the app wired as `python -m app serve` wires it, telemetry on
-(`bench/serve.py on`), on its trivial route and the cached order read. Every ratio is over stock
+(`bench/serve.py on`), on its trivial route and the order read. Every ratio is over stock
 uvicorn on the same app and scenario, in the same round. `BENCH_SECONDS` (6) and `BENCH_ROUNDS` (3).
 
 Every server runs one process's worth of serving on CPU 0: uvicorn in the process itself, granian in
@@ -156,9 +156,9 @@ def one_round(number: int, database_url: str, wrk_env: dict[str, str]) -> list[R
     for server in SERVERS[turn:] + SERVERS[:turn]:
         with start(server, database_url, "bare") as running:
             results.append(_read(running, "bare: hello", "/bench/hello", wrk_env))
-        with start(server, database_url, "app", CACHE_TTL="300") as running:
+        with start(server, database_url, "app") as running:
             _, order_id = seed()
-            paths = {"hello": "/bench/hello", "order read, cached": f"/v1/orders/{order_id}"}
+            paths = {"hello": "/bench/hello", "order read": f"/v1/orders/{order_id}"}
             for scenario, path in paths.items():
                 results.append(_read(running, f"app: {scenario}", path, wrk_env))
     return results
