@@ -41,6 +41,7 @@ IN_CONTAINER = os.environ.get("TEST_IN_CONTAINER") == "1"
 HOST_ONLY = {
     "faults": "it stops and starts the host's own Postgres and Redis (scripts/services.sh)",
     "prometheus": "it runs a prometheus binary, which the dev image does not carry",
+    "git": "it copies the project with git, which the dev image does not carry",
 }
 
 

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.infra.conftest import ROOT
 from tests.infra.test_rename import copy_env, tracked_copy
@@ -41,6 +42,7 @@ def test_the_guide_has_commands_to_run() -> None:
     assert any("make revision" in block for block in blocks), "docs/extending.md lost its migration commands"
 
 
+@pytest.mark.git
 def test_the_guides_commands_run_in_a_copy_of_the_project(tmp_path: Path, empty_database: str) -> None:
     copy = tracked_copy(tmp_path / "project")
     numbers = sorted(int(p.name[:4]) for p in (copy / VERSIONS).glob("[0-9][0-9][0-9][0-9]_*.py"))
