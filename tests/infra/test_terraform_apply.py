@@ -417,8 +417,9 @@ def _allow_teardown(root: Root) -> bool:
 
 
 def _apply_plan_destroy(root: Root) -> None:
-    """apply; plan again, saved and read as JSON; for an environment, deletion protection off as an
-    operator would; forget what the emulator cannot delete; destroy. Stops at the first failing step."""
+    """apply; plan again, saved and read as JSON; for an environment, the pipeline's reviewed plan
+    (no refresh) and deletion protection off as an operator would; forget what the emulator cannot
+    delete; destroy. Stops at the first failing step."""
     steps: list[Callable[[], bool]] = [
         lambda: root.run("apply", "apply", "-input=false", "-auto-approve", "-no-color"),
         lambda: _publish_state(root),
@@ -434,6 +435,20 @@ def _apply_plan_destroy(root: Root) -> None:
         lambda: root.run("show", "show", "-json", "replan.tfplan"),
     ]
     if root.name != "bootstrap":
+        # The reviewed plan, as terraform-plan.sh runs it with a plan role: it reads the data
+        # sources, and no resource.
+        steps.append(
+            lambda: root.run(
+                "plan",
+                "plan",
+                "-input=false",
+                "-lock=false",
+                "-refresh=false",
+                "-detailed-exitcode",
+                "-no-color",
+                ok=(0, 2),
+            )
+        )
         steps.append(lambda: _allow_teardown(root))
     steps.append(root.forget_what_the_emulator_cannot_delete)
     steps.append(lambda: root.run("destroy", "destroy", "-input=false", "-auto-approve", "-no-color"))
@@ -556,7 +571,7 @@ def applied() -> dict[str, Root]:
     return _APPLYING["roots"].result()
 
 
-STEPS = ("init", "apply", "state", "replan", "show", "teardown", "state list", "forget", "destroy")
+STEPS = ("init", "apply", "state", "replan", "show", "plan", "teardown", "state list", "forget", "destroy")
 
 
 @pytest.mark.parametrize("name", ROOTS)
@@ -564,14 +579,14 @@ def test_root_applies_plans_clean_and_destroys_on_the_emulator(applied: dict[str
     root = applied[name]
     for step in STEPS:
         if (
-            (step == "teardown" and name == "bootstrap")
+            (step in ("plan", "teardown") and name == "bootstrap")
             or (step == "state" and name != "bootstrap")
             or (step == "forget" and "forget" not in root.steps)
         ):
             continue
         assert step in root.steps, f"terraform/{name}: `{step}` did not run: an earlier step failed"
         result = root.steps[step]
-        assert result.returncode in ((0, 2) if step == "replan" else (0,)), (
+        assert result.returncode in ((0, 2) if step in ("replan", "plan") else (0,)), (
             f"terraform/{name}: terraform {step} failed on the emulator\n{result.stdout[-6000:]}\n"
             f"{result.stderr[-6000:]}"
         )
