@@ -4,14 +4,20 @@ Every root is applied to the AWS emulator (test_terraform_apply.py's apply, whic
 for) and its state read back with `terraform show -json` right after: each role's inline policy, its
 permissions boundary, the environments' workload boundaries, the state key's key policy and the state
 bucket's policy come from terraform/bootstrap's, each environment's key policy from its own; none is
-copied. Two checks, both evaluated by `@cloud-copilot/iam-simulate` (tests/infra/iam/evaluate.cjs,
-ADR 0011) with the role's identity policy, its boundary and the resource's policy:
+copied. Three checks, the first two evaluated by `@cloud-copilot/iam-simulate`
+(tests/infra/iam/evaluate.cjs, ADR 0011) with the role's identity policy, its boundary and the
+resource's policy:
 
 - the contract (docs/ci-cd.md, "IAM contract"): each row becomes one request per environment (and per
   other environment where it says `<other>`); a decision other than the row's fails, naming the role,
   the action, the resource and what the engine decided;
-- every AWS call the emulator apply recorded, as the role that makes it in the pipeline (ROLE_OF_STEP):
-  a call the role may not make fails, naming the action and the request.
+- every AWS call the emulator apply recorded, as the role that makes it in the pipeline (ROLE_OF_STEP),
+  and the permissions AWS checks beside it that the request shows (`implied`: a role it passes, the
+  tags it creates with, WAF's log delivery): a request the role may not make fails, naming the action
+  and the call;
+- every action a role's policy allows is allowed by a contract row for that role or made by one of
+  those requests: a permission nobody states or uses fails, naming the role, the action and the
+  statement's Sid.
 
 Without node or the engine (`make tools`) the checks skip with a NOT VERIFIED line.
 """
@@ -26,6 +32,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -303,12 +310,15 @@ def test_the_contract_covers_every_role_and_both_decisions() -> None:
 # --- every call the emulator apply made, as the role that makes it -----------------------------
 
 # Which pipeline role makes a step's calls: an environment's apply role applies it (and destroys it);
-# the plan right after the apply refreshes, as the drift role's daily plan does.
+# the plan right after the apply refreshes, as the drift role's daily plan does; the plan without a
+# refresh is the reviewed one, which a plan role makes (plan-prod for prod, which pull requests never
+# plan).
 ROLE_OF_STEP = {
     "apply": "apply-{env}",
     "teardown": "apply-{env}",
     "destroy": "apply-{env}",
     "replan": "drift",
+    "plan": "{plan}",
 }
 # Calls that no permission governs.
 UNGOVERNED = {"sts:GetCallerIdentity"}
@@ -443,37 +453,191 @@ def _call_context(
     return context
 
 
-def test_every_call_the_emulator_apply_made_is_allowed_to_its_role(rendered: Rendered) -> None:
+# The permissions AWS checks beside the call itself, implied by what the request carries.
+# A role ARN in a request is passed to the service that will assume it: iam:PassRole on that role,
+# with the service principal the role is passed to.
+PASSED_TO = {
+    "ecs": "ecs-tasks.amazonaws.com",
+    "codedeploy": "codedeploy.amazonaws.com",
+    "rds": "monitoring.rds.amazonaws.com",
+    "ec2": "vpc-flow-logs.amazonaws.com",
+}
+ROLE_ARN_FIELD = re.compile(r"(RoleArn|PermissionArn)$", re.IGNORECASE)
+# A creation that carries tags also needs the service's tagging action (tag on create): each of
+# these services authorizes the tags of a new resource as a tagging request.
+TAG_ON_CREATE = {
+    "cloudwatch": "cloudwatch:TagResource",
+    "codedeploy": "codedeploy:TagResource",
+    "ec2": "ec2:CreateTags",
+    "ecs": "ecs:TagResource",
+    "elasticache": "elasticache:AddTagsToResource",
+    "elasticloadbalancing": "elasticloadbalancing:AddTags",
+    "kms": "kms:TagResource",
+    "logs": "logs:TagResource",
+    "rds": "rds:AddTagsToResource",
+    "secretsmanager": "secretsmanager:TagResource",
+    "sns": "sns:TagResource",
+    "wafv2": "wafv2:TagResource",
+}
+# IAM names its tagging action after what it tags.
+IAM_TAG_ON_CREATE = {"iam:CreateRole": "iam:TagRole", "iam:CreatePolicy": "iam:TagPolicy"}
+# WAF logging to CloudWatch Logs: CloudWatch Logs checks the log delivery and the log groups'
+# resource policy on the caller of the WAF call.
+ALSO_CHECKED = {
+    "wafv2:PutLoggingConfiguration": (
+        "logs:CreateLogDelivery",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ),
+    "wafv2:DeleteLoggingConfiguration": ("logs:DeleteLogDelivery",),
+}
+
+
+def _fields(call: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field name, value) of every string the request body carries, JSON or form."""
+    body = _body(call)
+    if "x-www-form-urlencoded" in _header(call, "Content-Type"):
+        return [(key, value) for key, values in parse_qs(body).items() for value in values]
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except json.JSONDecodeError:
+        return []
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+                if path.lower().endswith("tags"):  # tags as a map: the key is the tag's key
+                    found.append((f"{path}.{key}", str(key)))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, path)
+        elif isinstance(value, str):
+            found.append((path, value))
+
+    walk(document, "")
+    return found
+
+
+def implied(call: dict[str, Any], action: str, env: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(action, resource, context) of each permission the request needs besides its own action."""
+    service, operation = action.split(":", 1)
+    fields = _fields(call)
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for name, value in fields:
+        if service in PASSED_TO and ROLE_ARN_FIELD.search(name) and value.startswith("arn:aws:iam::"):
+            found.append(("iam:PassRole", value, {"iam:PassedToService": PASSED_TO[service]}))
+    found.extend((also, "*", {}) for also in ALSO_CHECKED.get(action, ()))
+    tagging = IAM_TAG_ON_CREATE.get(action) or TAG_ON_CREATE.get(service, "")
+    carries_tags = any("tag" in name.lower() and value == "Environment" for name, value in fields)
+    if tagging and carries_tags and not TAGGING.search(operation):
+        context: dict[str, Any] = {"aws:RequestTag/Environment": env, "aws:TagKeys": ["Environment"]}
+        if tagging == "ec2:CreateTags":
+            context["ec2:CreateAction"] = operation
+        found.append((tagging, "*", context))
+    unique = {json.dumps(item, sort_keys=True): item for item in found}
+    return list(unique.values())
+
+
+def role_of(step: str, env: str) -> str:
+    return ROLE_OF_STEP[step].format(env=env, plan="plan-prod" if env == "prod" else "plan")
+
+
+@dataclass(frozen=True)
+class Made:
+    """One request a recorded call stands for (the call itself or a permission it implies)."""
+
+    check: Check
+    where: str
+
+
+def recorded_requests(rendered: Rendered) -> list[Made]:
+    """Every distinct request the emulator apply's calls stand for, as the role that makes each."""
     roots = applied_roots()
     seen: set[tuple[str, str, str, str]] = set()
-    made: list[tuple[Check, str]] = []
+    made: list[Made] = []
     for env in ENVIRONMENTS:
         root = roots[f"environments/{env}"]
-        for step, role_of in ROLE_OF_STEP.items():
-            role = role_of.format(env=env)
+        for step in ROLE_OF_STEP:
+            role = role_of(step, env)
             for call in root.calls.get(step, []):
                 action, resource, region = iam_request(call)
-                resource = resource.replace("{account}", rendered.account)
-                context = _call_context(call, action, resource, region, env=env, rendered=rendered)
-                key = (role, action, resource, json.dumps(context, sort_keys=True))
-                if action in UNGOVERNED or key in seen:
+                if action in UNGOVERNED:
                     continue
-                seen.add(key)
-                request = f"{call['method']} {urlsplit(call['url']).path[:120]} (context {context})"
-                where = f"terraform/environments/{env} `{step}` calls it: {request}"
-                made.append(
-                    (
-                        Check(Row(role, True, action, resource, "", where), role, action, resource, context),
-                        where,
-                    )
-                )
+                resource = resource.replace("{account}", rendered.account)
+                request = f"{call['method']} {urlsplit(call['url']).path[:120]}"
+                where = f"terraform/environments/{env} `{step}` calls {action}: {request}"
+                context = _call_context(call, action, resource, region, env=env, rendered=rendered)
+                requests = [(action, resource, context, where)]
+                for needed, on, extra in implied(call, action, env):
+                    base = {"aws:SecureTransport": "true", "aws:RequestedRegion": region}
+                    requests.append((needed, on, base | extra, f"{where} (which needs {needed})"))
+                for needed, on, needed_context, said in requests:
+                    key = (role, needed, on, json.dumps(needed_context, sort_keys=True))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    row = Row(role, True, needed, on, "", said)
+                    made.append(Made(Check(row, role, needed, on, needed_context), said))
+    return made
+
+
+@pytest.fixture(scope="module")
+def made(rendered: Rendered) -> list[Made]:
+    return recorded_requests(rendered)
+
+
+def test_every_call_the_emulator_apply_made_is_allowed_to_its_role(
+    rendered: Rendered, made: list[Made]
+) -> None:
     assert made, "the emulator apply recorded no call"
-    decisions = evaluate([simulation(check, rendered) for check, _ in made])
+    decisions = evaluate([simulation(each.check, rendered) for each in made])
     denied = [
-        f"{check.role} may not {check.action} on {check.resource} ({decision['decision']}); {where}"
-        for (check, where), decision in zip(made, decisions, strict=True)
+        f"{each.check.role} may not {each.check.action} on {each.check.resource} ({decision['decision']}, "
+        f"context {each.check.context}); {each.where}"
+        for each, decision in zip(made, decisions, strict=True)
         if decision["decision"] != "Allowed"
     ]
     assert not denied, f"{len(denied)} of {len(made)} calls the pipeline makes are denied to its role:\n" + (
         "\n".join(denied)
+    )
+
+
+def _granted(policy: dict[str, Any]) -> list[tuple[str, str]]:
+    """(Sid, action or action pattern) of every Allow statement of a policy document."""
+    found = []
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            found.append((statement.get("Sid", ""), action))
+    return found
+
+
+def test_every_action_a_role_is_granted_is_in_the_contract_or_used(
+    rendered: Rendered, made: list[Made]
+) -> None:
+    used: dict[str, set[str]] = {}
+    for row in contract_rows():
+        if row.allow:
+            for check in expand(row, names_of(rendered)):
+                used.setdefault(check.role, set()).add(check.action.lower())
+    for each in made:
+        used.setdefault(each.check.role, set()).add(each.check.action.lower())
+    unaccounted = []
+    for name, policies in sorted(rendered.inline.items()):
+        role = name.removeprefix(ROLE_PREFIX)
+        for policy in policies:
+            for sid, action in _granted(policy):
+                if not any(fnmatchcase(wanted, action.lower()) for wanted in used.get(role, set())):
+                    unaccounted.append(
+                        f"{role} is granted {action} ({sid}): no row allows it, no call uses it"
+                    )
+    assert not unaccounted, (
+        f"{len(unaccounted)} granted actions are neither in the IAM contract (docs/ci-cd.md) nor made by "
+        "the emulator apply: add the row that says why, or drop the permission (terraform/bootstrap):\n"
+        + "\n".join(unaccounted)
     )

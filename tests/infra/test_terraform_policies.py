@@ -27,8 +27,8 @@ from tests.infra.test_terraform import (  # noqa: F401 (hcl is a fixture)
 ALLOWED_WILDCARDS: dict[tuple[str, str, str], str] = {
     (
         "bootstrap",
-        "plan",
-        "ReadTheStacks",
+        "drift",
+        "RefreshReadsTheStacks",
     ): "Describe/List/Get only: reads without resource-level permissions",
     ("bootstrap", "apply", "ReadTheStacks"): "Describe/List/Get only, in the environment's region",
     ("bootstrap", "apply", "ChangeOnlyThisEnvironmentsResources"): (
