@@ -344,10 +344,23 @@ class Root:
     calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def _recorded(self) -> list[str]:
+    def _recorded(self) -> list[dict[str, Any]]:
+        """Every request recorded so far. The recorder writes a request and its newline in two writes
+        from the server's threads, so two requests can share a line: read them as a stream of JSON
+        values, not one per line."""
         if self.calls_file is None or not self.calls_file.exists():
             return []
-        return self.calls_file.read_text(encoding="utf-8").splitlines()
+        text = self.calls_file.read_text(encoding="utf-8")
+        decoder = json.JSONDecoder()
+        found: list[dict[str, Any]] = []
+        at = 0
+        while True:
+            while at < len(text) and text[at].isspace():
+                at += 1
+            if at == len(text):
+                return found
+            record, at = decoder.raw_decode(text, at)
+            found.append(record)
 
     def run(self, step: str, *args: str, ok: tuple[int, ...] = (0,)) -> bool:
         before = len(self._recorded())
@@ -362,7 +375,7 @@ class Root:
             check=False,
         )
         self.seconds += time.monotonic() - started
-        self.calls[step] = [json.loads(line) for line in self._recorded()[before:]]
+        self.calls[step] = self._recorded()[before:]
         return self.steps[step].returncode in ok
 
     def write(self, name: str, text: str) -> None:
