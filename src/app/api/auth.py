@@ -7,15 +7,18 @@ key, or which part of one, matched. Missing and wrong keys get the same answer.
 A pure-ASGI middleware over every path under `/v1/` (as Starlette's own middleware are written), not a
 FastAPI dependency: it refuses before routing, so an unknown path under `/v1/` is a 401 before it is
 a 404, which tells a caller without a key nothing about which routes exist. Every path outside
-`/v1/` (the health probes, the docs when enabled) is public. The OpenAPI document declares the key
-through FastAPI's own `APIKeyHeader` (`api_key_documented`, on the `/v1` routers).
+`/v1/` (the health probes, the docs when enabled) is public.
+
+The OpenAPI document declares the key in FastAPI's own `APIKeyHeader` model (`document_api_key`),
+written into the document rather than declared as a route dependency: a dependency would run on every
+request to look again at what the middleware has already checked.
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
-from fastapi import Security
 from fastapi.security import APIKeyHeader
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,11 +27,7 @@ from app.api.problems import problem
 
 HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
-# The key in the OpenAPI document (scheme and requirement), on every `/v1` route. It refuses nothing
-# (`auto_error=False`): by the time a request is routed, ApiKeyMiddleware has checked its key.
-api_key_documented = Security(
-    APIKeyHeader(name=HEADER, description="One of the keys in API_KEYS.", auto_error=False)
-)
+API_KEY_SCHEME = APIKeyHeader(name=HEADER, description="One of the keys in API_KEYS.")
 
 
 class ApiKeyMiddleware:
@@ -51,3 +50,15 @@ class ApiKeyMiddleware:
         for candidate in self.keys:
             matched |= hmac.compare_digest(presented, candidate)
         return matched
+
+
+def document_api_key(document: dict[str, Any]) -> None:
+    """Declare the key in an OpenAPI document: its scheme, and a requirement on every operation under
+    `/v1/`, as a `Security(APIKeyHeader)` dependency on those routes would declare them."""
+    name = API_KEY_SCHEME.scheme_name
+    scheme = API_KEY_SCHEME.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document.setdefault("components", {}).setdefault("securitySchemes", {})[name] = scheme
+    for path, operations in document.get("paths", {}).items():
+        if path.startswith(PROTECTED_PREFIX):
+            for operation in operations.values():
+                operation["security"] = [{name: []}]

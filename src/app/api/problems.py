@@ -10,7 +10,7 @@ first `MAX_ERRORS` of them and while the list stays within `MAX_ERRORS_BYTES`, a
 server's own refusals (app/http_protocol.py) use the same body (`problem_body`). A 500 says nothing
 about internals; the traceback goes to the log (with the request ID that the body and the
 `X-Request-ID` header also carry). The OpenAPI document files them under their own media type
-(`ProblemDocumentedAPI`).
+(`file_under_problem_json`).
 """
 
 from __future__ import annotations
@@ -217,26 +217,20 @@ async def _unexpected(_: Request, error: Exception) -> Response:
     return problem(INTERNAL, "an unexpected error occurred; quote the request_id when reporting it")
 
 
-class ProblemDocumentedAPI(FastAPI):
-    """FastAPI whose OpenAPI document files error bodies under `application/problem+json`, the type
-    they are sent as.
+def file_under_problem_json(document: dict[str, Any]) -> None:
+    """File an OpenAPI document's error bodies under `application/problem+json`, the type they are
+    sent as (app.api.openapi).
 
     FastAPI files a response model under the route's own media type, which would advertise JSON errors
     that never come and leave problem+json without a schema: clients generated from the document, and
     a fuzzer's schema check, need the error shape where it is sent.
     """
-
-    def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is not None:  # FastAPI builds the document once and keeps it
-            return self.openapi_schema
-        document = super().openapi()
-        for path in document.get("paths", {}).values():
-            for operation in path.values():
-                for response in operation.get("responses", {}).values():
-                    content = response.get("content", {})
-                    if PROBLEM_JSON in content and "application/json" in content:
-                        content[PROBLEM_JSON] = content.pop("application/json")
-        return document
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
 
 
 def install(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ default registry also carries the process collector (CPU, memory, fds) and the P
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -27,6 +28,20 @@ HTTP_DURATION = Histogram(
 HTTP_ACTIVE = Gauge(
     "http_server_active_requests", "Number of in-flight HTTP server requests.", ["http_request_method"]
 )
+
+
+# Every request observes one child of each HTTP metric. `labels()` builds the label key and takes the
+# metric's lock on each call; the children are looked up once per label set instead (the sets are
+# bounded: known methods, route templates, status codes) and kept.
+@functools.lru_cache(maxsize=4096)
+def http_duration(method: str, route: str, status: int) -> Histogram:
+    return HTTP_DURATION.labels(method, route, str(status))
+
+
+@functools.lru_cache(maxsize=64)
+def http_active(method: str) -> Gauge:
+    return HTTP_ACTIVE.labels(method)
+
 
 EVENT_LOOP_LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran a timer, last sample.")
 

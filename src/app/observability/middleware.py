@@ -121,7 +121,7 @@ class ObservedRequest:
         error: Exception | None = None
         started = time.perf_counter()
         try:
-            with metrics.HTTP_ACTIVE.labels(method).track_inprogress():
+            with metrics.http_active(method).track_inprogress():
                 await self.app(scope, receive, self.send_with_request_id)
         except Exception as exc:
             # FastAPI re-raises after its handler logged the error and sent the 500; answered once,
@@ -150,7 +150,7 @@ class ObservedRequest:
             None,
         )  # a span not sampled has no IDs to give
         exemplar = {"trace_id": trace_id} if trace_id else None
-        metrics.HTTP_DURATION.labels(method, route, str(self.status)).observe(seconds, exemplar)
+        metrics.http_duration(method, route, self.status).observe(seconds, exemplar)
         path = scope["path"][:_MAX_LOGGED_PATH]  # credentials in it are masked by the log's `redact`
         access_log.info(
             "request", path=path, method=method, route=route, status=self.status,
