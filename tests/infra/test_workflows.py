@@ -758,8 +758,6 @@ elif (service, command) == ("ecs", "describe-tasks"):
         container = {"name": "app", "exitCode": state["migration_exit"]}
         task = {"containers": [container], "stoppedReason": "Essential container exited"}
         print(json.dumps({"tasks": [task]}))
-elif (service, command) == ("ecs", "list-task-definitions"):
-    print("\t".join(sorted(state["images"], key=lambda arn: -int(arn.rsplit(":", 1)[1]))))
 elif (service, command) == ("ecs", "describe-task-definition") and query.endswith("taskDefinitionArn"):
     print(state.get("latest", state["running"]))  # the family's newest ACTIVE revision
 elif (service, command) == ("ecs", "describe-task-definition"):
