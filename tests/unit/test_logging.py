@@ -12,10 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 import structlog
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.types import Message, Receive, Scope, Send
 
 from app.observability.context import request_id
-from app.observability.logging import REDACTED, configure_logging, mask_url_credentials, redact
+from app.observability.logging import REDACTED, add_context, configure_logging, mask_url_credentials, redact
 from app.observability.middleware import ObservabilityMiddleware
 
 
@@ -29,6 +30,16 @@ def test_url_passwords_are_masked() -> None:
 def test_secret_keys_are_masked_whatever_their_value() -> None:
     event = redact(None, "info", {"api_key": "k", "Authorization": "Bearer x", "dsn": "x", "user": "ann"})
     assert event == {"api_key": REDACTED, "Authorization": REDACTED, "dsn": REDACTED, "user": "ann"}
+
+
+def test_ids_a_line_brings_are_kept_and_the_rest_come_from_the_context() -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("current") as span:
+        current = format(span.get_span_context().trace_id, "032x")
+        given = add_context(None, "info", {"trace_id": "a" * 32, "span_id": None})
+        filled = add_context(None, "info", {})
+    assert (given["trace_id"], given["span_id"]) == ("a" * 32, None)  # the access line's own
+    assert filled["trace_id"] == current
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ _STDLIB_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "
 def add_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Request ID and the current trace/span IDs, so every line joins its request and its trace."""
     event.setdefault("request_id", request_id.get())
+    if "trace_id" in event and "span_id" in event:  # given by the caller (the access line)
+        return event
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         event.setdefault("trace_id", format(context.trace_id, "032x"))
