@@ -17,6 +17,14 @@ _API_HEADERS = _HEADERS | {"content-security-policy": "default-src 'none'; frame
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
+def _raw(headers: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    """Encoded once: an ASGI header is a pair of latin-1 bytes, its name lower case."""
+    return tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+
+
+_RAW_HEADERS, _RAW_API_HEADERS = _raw(_HEADERS), _raw(_API_HEADERS)
+
+
 class SecurityHeadersMiddleware:
     """Adds each header the response does not set itself (a route's own `Cache-Control` stands)."""
 
@@ -27,16 +35,14 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _HEADERS if scope["path"].startswith(_DOCS_PATHS) else _API_HEADERS
+        extra = _RAW_HEADERS if scope["path"].startswith(_DOCS_PATHS) else _RAW_API_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                headers = MutableHeaders(scope=message)
-                present = set(headers.keys())
-                for name, value in extra.items():
-                    if name not in present:
-                        headers.append(name, value)
+                headers = MutableHeaders(scope=message).raw  # the message's own list
+                present = {name for name, _ in headers}
+                headers.extend(header for header in extra if header[0] not in present)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
