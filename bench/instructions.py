@@ -41,7 +41,8 @@ def main(mode: str, concurrency: int) -> None:
         counts = [_count(mode, reads, concurrency, url) for reads in READS]
     finally:
         asyncio.run(drop_database(url))
-    per_read = (counts[1] - counts[0]) // (READS[1] - READS[0])
+    driven = [reads // concurrency * concurrency for reads in READS]  # what `_reads` sends
+    per_read = (counts[1] - counts[0]) // (driven[1] - driven[0])
     print(f"{mode}: {per_read:,} instructions per order read, {concurrency} at a time")
 
 
