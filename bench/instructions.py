@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ def main(mode: str, concurrency: int) -> None:
         counts = [_count(mode, reads, concurrency, url) for reads in READS]
     finally:
         asyncio.run(drop_database(url))
-    driven = [reads // concurrency * concurrency for reads in READS]  # what `_reads` sends
+    driven = [reads // concurrency * concurrency for reads in READS]  # what `read_order` sends
     per_read = (counts[1] - counts[0]) // (driven[1] - driven[0])
     print(f"{mode}: {per_read:,} instructions per order read, {concurrency} at a time")
 
@@ -62,6 +64,15 @@ def _count(mode: str, reads: int, concurrency: int, database_url: str) -> int:
 
 async def drive(mode: str, reads: int, concurrency: int) -> None:
     """A customer and an order placed through the app, then `reads` reads of that order."""
+    async with order_to_read(mode) as (served, path):
+        await read_order(served, path, WARM_UP, concurrency)
+        await read_order(served, path, reads, concurrency)
+
+
+@asynccontextmanager
+async def order_to_read(mode: str) -> AsyncIterator[tuple[ASGIApp, str]]:
+    """The app as `bench/serve.py MODE` builds it, started, with a customer and an order placed
+    through it: what is served, and the order's path."""
     settings = load_settings(Settings)
     app, served = (limit_app(settings),) * 2 if mode == "limit" else full_app(settings, mode == "on")
     async with app.router.lifespan_context(app):
@@ -69,12 +80,12 @@ async def drive(mode: str, reads: int, concurrency: int) -> None:
         customer = await _call(served, "POST", "/v1/customers", signup)
         item = {"sku": "A-1", "quantity": 1, "unit_price_cents": 100}
         order = await _call(served, "POST", "/v1/orders", {"customer_id": customer["id"], "items": [item]})
-        path = f"/v1/orders/{order['id']}"
-        await _reads(served, path, WARM_UP, concurrency)
-        await _reads(served, path, reads, concurrency)
+        yield served, f"/v1/orders/{order['id']}"
 
 
-async def _reads(app: ASGIApp, path: str, reads: int, concurrency: int) -> None:
+async def read_order(app: ASGIApp, path: str, reads: int, concurrency: int) -> None:
+    """`reads` reads of the order (rounded down to a multiple of `concurrency`), `concurrency` at a time."""
+
     async def reader(count: int) -> None:
         for _ in range(count):
             await _call(app, "GET", path)
