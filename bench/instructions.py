@@ -50,7 +50,7 @@ def main(mode: str, concurrency: int) -> None:
 
 def _count(mode: str, reads: int, concurrency: int, database_url: str) -> int:
     """The instructions of one process that drives `reads` order reads."""
-    env = server_env(database_url, METRICS_PORT="0", PYTHONHASHSEED="0")  # a count repeats
+    env = server_env(database_url, METRICS_PORT="0", PYTHONHASHSEED="0")  # counts repeat closely
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "cachegrind.out"
         command = [sys.executable, __file__, "--drive", mode, str(reads), str(concurrency)]
