@@ -1,6 +1,6 @@
 """CPU per order read, with the app driven in-process: `on`, `off` and `limit` in alternating rounds.
 
-`bench/instructions.py` counts instructions, which repeat exactly but weigh every instruction alike.
+`bench/instructions.py` counts instructions, which repeat closely but weigh every instruction alike.
 Code that runs more distinct functions per request runs fewer instructions per cycle, so a ratio of
 instructions understates a ratio of CPU. This drives the same reads through the same ASGI interface,
 without valgrind, and reads the process's own CPU time (user and system) over the measured reads:
